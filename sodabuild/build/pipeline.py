@@ -1,0 +1,676 @@
+"""The cold build: discover -> scan -> resolve -> compose -> validate -> emit -> write.
+
+``build_workspace`` runs every stage for the selected projects of a resolved workspace and
+returns a :class:`BuildResult` (per-project outputs, element and module counts, located
+diagnostics, phase timings and the module/definition graphs). Stages are pure functions of
+explicit inputs (file bytes, config slices, rules, schema), so a later incremental engine
+can cache them per module and per definition.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sodabuild.build.sources import SourceStore
+from sodabuild.config.locate import locate
+from sodabuild.config.model import ResolvedProject, ResolvedWorkspace
+from sodabuild.diagnostics import Diagnostic, Severity, SodabuildError
+from sodabuild.discover import Matcher, discover_files
+from sodabuild.emit.outputs import Element, emit_project
+from sodabuild.graph import DefinitionGraph, ModuleGraph
+from sodabuild.resolve import DefRef, ModRef, ModuleResolver, NameResolver, Unresolved
+from sodabuild.rules.load import RuleSet
+from sodabuild.rules.model import Rule
+from sodabuild.scan import GqlDefinition, prefilter
+from sodabuild.write import check_outputs, write_outputs
+
+if TYPE_CHECKING:
+    from sodabuild.compose.document import Composed, Parsed, Problem
+    from sodabuild.validate.documents import HostMap
+    from sodabuild.validate.schema import LoadedSchema
+
+PHASES = ("discover", "scan", "resolve", "compose", "validate", "emit", "write")
+
+
+@dataclass
+class ProjectResult:
+    name: str
+    root: str
+    out_dir: str
+    outputs: dict[str, str] = field(default_factory=dict)
+    elements: int = 0
+    modules: int = 0
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    failed_definitions: int = 0
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    wrote: bool = False
+
+    @property
+    def ok(self) -> bool:
+        errors = any(d.severity is Severity.ERROR for d in self.diagnostics)
+        return not errors and self.failed_definitions == 0
+
+
+@dataclass
+class BuildResult:
+    workspace: str
+    projects: list[ProjectResult]
+    timings: dict[str, float]
+    counts: dict[str, int]
+    module_graph: ModuleGraph
+    definition_graph: DefinitionGraph
+    check: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return all(p.ok for p in self.projects) and not (
+            self.check and any(p.stale for p in self.projects)
+        )
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings = dict.fromkeys(PHASES, 0.0)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] += time.perf_counter() - start
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Bulk AST work runs 2-4x faster without the cyclic GC; turn it back on after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def config_location(
+    workspace: ResolvedWorkspace, project: ResolvedProject, key: str
+) -> tuple[str, int | None, int | None]:
+    """Where ``key`` of a project is written (project file first, then inline)."""
+    root = Path(workspace.root)
+    index = [p.name for p in workspace.projects].index(project.name)
+    for file in reversed(project.config_files):
+        try:
+            text = (root / file).read_text(encoding="utf-8")
+        except OSError:
+            continue
+        path: tuple[str | int, ...] = (
+            ("projects", index, key) if file == workspace.file else ("project", key)
+        )
+        found = locate(text, path)
+        if found is not None and (file != workspace.file or len(path) == 3):
+            exact = locate(text, path)
+            if exact is not None:
+                return file, exact[0], exact[1]
+    return project.config_files[-1], None, None
+
+
+class _Build:
+    def __init__(
+        self,
+        workspace: ResolvedWorkspace,
+        rules: RuleSet,
+        selected: list[ResolvedProject],
+        check: bool,
+    ) -> None:
+        self.workspace = workspace
+        self.root = Path(workspace.root)
+        self.rules = rules
+        self.selected = selected
+        self.check = check
+        self.timer = _Timer()
+        self.owners = sorted(
+            workspace.projects, key=lambda p: (-len(p.root if p.root != "." else ""), p.name)
+        )
+        self.store = SourceStore(self.root, self._gql_modules_for)
+        self.resolvers = {p.name: self._resolver(p) for p in workspace.projects}
+        self.names = NameResolver(self.store.scan, self._resolver_for)
+        self.module_graph = ModuleGraph()
+        self.definition_graph = DefinitionGraph()
+        self.results = {p.name: ProjectResult(p.name, p.root, p.out_dir) for p in selected}
+        self.current: str = selected[0].name if selected else ""
+        self._seen: set[tuple[str, str | None, int | None, int | None, str]] = set()
+        self._requester: dict[str, str] = {}
+        self._parsed: dict[DefRef, Parsed | None] = {}
+        self._composed: dict[DefRef, Composed | None] = {}
+        self._in_progress: list[DefRef] = []
+        self._host: HostMap | None = None
+        self._schemas: dict[tuple[str, ...], LoadedSchema] = {}
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def owner(self, path: str) -> ResolvedProject | None:
+        for project in self.owners:
+            if project.root == "." or path.startswith(project.root + "/"):
+                return project
+        return None
+
+    def _gql_modules_for(self, path: str) -> tuple[str, ...]:
+        project = self.owner(path) or self.workspace.project(self.current)
+        return tuple(project.graphql_options().gql_modules)
+
+    def _resolver(self, project: ResolvedProject) -> ModuleResolver:
+        others = tuple(
+            root
+            for p in self.workspace.projects
+            if p.name != project.name
+            for root in p.source_roots
+        )
+        return ModuleResolver(project.aliases, project.source_roots, others, self.store.exists)
+
+    def _resolver_for(self, path: str) -> ModuleResolver:
+        owner = self.owner(path)
+        return self.resolvers[owner.name if owner else self.current]
+
+    def report(self, diagnostic: Diagnostic, project: str | None = None) -> None:
+        """Record a diagnostic once per build, on the project that met it first."""
+        key = (
+            diagnostic.code,
+            diagnostic.file,
+            diagnostic.line,
+            diagnostic.column,
+            diagnostic.message,
+        )
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self.results[project or self.current].diagnostics.append(diagnostic)
+
+    def canonical_id(self, ref: DefRef, project: ResolvedProject) -> str:
+        owner = self.owner(ref.path)
+        if owner is None:
+            return f"//{ref.path}::{ref.name}"
+        rel = ref.path if owner.root == "." else ref.path[len(owner.root) + 1 :]
+        if owner.name == project.name:
+            return f"{rel}::{ref.name}"
+        return f"{owner.name}:{rel}::{ref.name}"
+
+    def definition(self, ref: DefRef) -> GqlDefinition:
+        scan = self.store.scan(ref.path)
+        assert scan is not None
+        found = scan.binding(ref.name)
+        assert isinstance(found, GqlDefinition)
+        return found
+
+    def scan_diagnostics(self, path: str) -> None:
+        scan = self.store.scan(path)
+        if scan is not None and path not in self._requester:
+            self._requester[path] = self.current
+            for diagnostic in scan.diagnostics:
+                self.report(diagnostic)
+
+    # -- stages -----------------------------------------------------------------------------
+
+    def rule_objects(self, project: ResolvedProject) -> list[Rule]:
+        found = []
+        for name in project.rules:
+            rule = self.rules.get(name)
+            if rule is None:
+                file, line, column = config_location(self.workspace, project, "rules")
+                raise SodabuildError(
+                    [
+                        Diagnostic(
+                            "RULE_UNKNOWN",
+                            f"project '{project.name}' selects unknown rule '{name}'",
+                            file,
+                            line,
+                            column,
+                            hint=f"known rules: {', '.join(sorted(self.rules.rules)) or 'none'}"
+                            " (see `sodabuild rules list`)",
+                        )
+                    ]
+                )
+            found.append(rule)
+        kinds = [o.kind for rule in found for o in rule.outputs]
+        if len(kinds) != len(set(kinds)):
+            file, line, column = config_location(self.workspace, project, "rules")
+            raise SodabuildError(
+                [
+                    Diagnostic(
+                        "RULE_INVALID",
+                        f"rules {', '.join(project.rules)} of '{project.name}' declare the same "
+                        "output kind twice",
+                        file,
+                        line,
+                        column,
+                    )
+                ]
+            )
+        return found
+
+    def discover(self, project: ResolvedProject, rule: Rule) -> list[str]:
+        include = project.include if project.include is not None else rule.discovery.include
+        matcher = Matcher(tuple(include), (*rule.discovery.exclude, *project.exclude))
+        suffixes = [
+            s for s, scanner in project.extensions.items() if scanner == rule.discovery.scanner
+        ]
+        files = discover_files(
+            self.workspace.root,
+            project.root,
+            matcher,
+            suffixes,
+            skip_dirs=(project.out_dir, self.workspace.cache_dir),
+        )
+        self.store.add_known(files)
+        return files
+
+    def entries(self, files: list[str], rule: Rule) -> list[DefRef]:
+        marker = rule.discovery.prefilter.encode()
+        refs: list[DefRef] = []
+        for path in files:
+            data = self.store.data(path)
+            if data is None or not prefilter(data, marker):
+                continue
+            self.scan_diagnostics(path)
+            scan = self.store.scan(path)
+            if scan is None:
+                continue
+            refs.extend(DefRef(path, d.name) for d in scan.definitions)
+        return refs
+
+    def link_modules(self, files: list[str]) -> None:
+        for path in files:
+            scan = self.store.scanned().get(path)
+            if scan is None:
+                continue
+            resolver = self._resolver_for(path)
+            for binding in scan.imports:
+                target = resolver.resolve(path, binding.level, binding.module)
+                if target is not None:
+                    self.module_graph.add(path, target)
+
+    def host(self) -> HostMap:
+        if self._host is None:
+            from sodabuild.validate.documents import HostMap
+
+            self._host = HostMap()
+        return self._host
+
+    def parsed(self, ref: DefRef) -> Parsed | None:
+        if ref in self._parsed:
+            return self._parsed[ref]
+        from graphql import GraphQLError
+
+        from sodabuild.compose.document import parse_definition
+
+        definition = self.definition(ref)
+        source_name = f"{ref.path}::{ref.name}"
+        self.host().register(source_name, ref.path, definition.position)
+        result: Parsed | None = None
+        try:
+            result, problems = parse_definition(definition.source, source_name, ref)
+        except GraphQLError as exc:
+            self.report(
+                Diagnostic(
+                    "GQL_SYNTAX",
+                    f"GraphQL syntax: {exc.message.removeprefix('Syntax Error: ')}",
+                    *self._syntax_location(exc, ref, definition),
+                    hint="fix the GraphQL syntax inside the gql() string",
+                )
+            )
+            problems = []
+        for problem in problems:
+            self.report(self.problem(problem, ref, definition))
+        self._parsed[ref] = result
+        return result
+
+    def _syntax_location(
+        self, exc: Any, ref: DefRef, definition: GqlDefinition
+    ) -> tuple[str, int, int]:
+        if exc.locations:
+            location = exc.locations[0]
+            found = self.host().locate(f"{ref.path}::{ref.name}", location.line, location.column)
+            if found is not None:
+                return found
+        return ref.path, definition.line, definition.column
+
+    def problem(self, problem: Problem, ref: DefRef, definition: GqlDefinition) -> Diagnostic:
+        severity = Severity.WARNING if problem.warning else Severity.ERROR
+        file, line, column = ref.path, definition.line, definition.column
+        if problem.arg is not None:
+            arg = definition.args[problem.arg]
+            line, column = arg.line, arg.column
+        elif problem.node is not None and problem.node.loc is not None:
+            source = problem.node.loc.source
+            location = source.get_location(problem.node.loc.start)
+            found = self.host().locate(source.name, location.line, location.column)
+            if found is not None:
+                file, line, column = found
+        return Diagnostic(problem.code, problem.message, file, line, column, problem.hint, severity)
+
+    def resolve_arg(self, ref: DefRef, index: int) -> DefRef | None:
+        definition = self.definition(ref)
+        arg = definition.args[index]
+        target = self.names.name(ref.path, arg.parts[0])
+        for part in arg.parts[1:]:
+            target = self.names.attribute(target, part)
+        where = (ref.path, arg.line, arg.column)
+        if isinstance(target, DefRef):
+            self.scan_diagnostics(target.path)
+            return target
+        if isinstance(target, ModRef):
+            message = f"'{arg.text}' is a module, not a gql() fragment"
+            self.report(Diagnostic("GQL_ARG_NOT_FRAGMENT", message, *where))
+            return None
+        assert isinstance(target, Unresolved)
+        if target.diagnostic is not None:
+            self.report(target.diagnostic)
+        elif target.kind == "unbound":
+            self.report(
+                Diagnostic(
+                    "GQL_ARG_UNBOUND",
+                    f"'{arg.text}' is not bound in this module",
+                    *where,
+                    hint=f"import the fragment, e.g. `from <module> import {arg.parts[-1]}`",
+                )
+            )
+        elif target.kind == "external_module":
+            self.report(
+                Diagnostic(
+                    "GQL_ARG_NOT_FRAGMENT",
+                    f"'{arg.text}' names a module outside the workspace, not a gql() fragment",
+                    *where,
+                    hint="pass names bound to module-level `X = gql(...)` fragments",
+                )
+            )
+        elif target.kind == "not_definition":
+            self.report(
+                Diagnostic(
+                    "GQL_ARG_NOT_FRAGMENT",
+                    f"'{arg.text}' is not a gql() definition",
+                    *where,
+                    hint="pass names bound to module-level `X = gql(...)` fragments",
+                )
+            )
+        return None
+
+    def composed(self, ref: DefRef) -> Composed | None:
+        if ref in self._composed:
+            return self._composed[ref]
+        from sodabuild.compose.document import compose
+
+        parsed = self.parsed(ref)
+        definition = self.definition(ref)
+        self._in_progress.append(ref)
+        args: list[Composed | None] = []
+        targets: list[DefRef] = []
+        identities: list[object] = []
+        for index, arg in enumerate(definition.args):
+            with self.timer.phase("resolve"):
+                target = self.resolve_arg(ref, index)
+            if target is not None:
+                targets.append(target)
+            if target is None:
+                args.append(None)
+            elif target in self._in_progress:
+                cycle = [*self._in_progress[self._in_progress.index(target) :], target]
+                names = " -> ".join(r.name for r in cycle)
+                self.report(
+                    Diagnostic(
+                        "GQL_FRAGMENT_CYCLE",
+                        f"fragment cycle: {names}",
+                        ref.path,
+                        arg.line,
+                        arg.column,
+                        hint="fragments cannot include themselves, directly or through others",
+                    )
+                )
+                args.append(None)
+            else:
+                args.append(self.composed(target))
+            identities.append(target)
+        self._in_progress.pop()
+        self.definition_graph.link(ref, tuple(targets))
+        if parsed is None:
+            self._composed[ref] = None
+            return None
+        scan = self.store.scan(ref.path)
+        bound = scan.bound_names() if scan else frozenset()
+        result, problems = compose(parsed, ref, args, identities, bound)
+        for problem in problems:
+            self.report(self.problem(problem, ref, definition))
+        self._composed[ref] = result
+        return result
+
+    def duplicates(self, project: ResolvedProject, refs: list[DefRef]) -> None:
+        first: dict[str, DefRef] = {}
+        for ref in refs:
+            parsed = self._parsed.get(ref)
+            if parsed is None or parsed.main.kind != "operation_definition":
+                continue
+            name = parsed.main.name.value if parsed.main.name else ""
+            if name in first:
+                other = first[name]
+                original = self.definition(other)
+                definition = self.definition(ref)
+                self.report(
+                    Diagnostic(
+                        "GQL_DUPLICATE_OPERATION",
+                        f"operation '{name}' is already defined at "
+                        f"{other.path}:{original.line}:{original.column}",
+                        ref.path,
+                        definition.line,
+                        definition.column,
+                        hint="operation names key the persisted-query manifest; make them unique",
+                    )
+                )
+                self._composed[ref] = None
+            else:
+                first[name] = ref
+
+    def schema(self, project: ResolvedProject) -> LoadedSchema | None:
+        from sodabuild.validate.schema import load_schema
+
+        if not project.schema_paths:
+            file, line, column = config_location(self.workspace, project, "schema")
+            self.report(
+                Diagnostic(
+                    "SCHEMA_NOT_FOUND",
+                    f"project '{project.name}' configures no schema",
+                    file,
+                    line,
+                    column,
+                    hint='set schema = "schema.graphql" in [project] of the project file',
+                )
+            )
+            return None
+        missing = [p for p in project.schema_paths if not (self.root / p).is_file()]
+        if missing:
+            file, line, column = config_location(self.workspace, project, "schema")
+            for path in missing:
+                self.report(
+                    Diagnostic(
+                        "SCHEMA_NOT_FOUND",
+                        f"schema file '{path}' does not exist",
+                        file,
+                        line,
+                        column,
+                        hint="fix the schema path; it is relative to the project root",
+                    )
+                )
+            return None
+        key = project.schema_paths
+        if key not in self._schemas:
+            self._schemas[key] = load_schema(self.root, key)
+        loaded = self._schemas[key]
+        for diagnostic in loaded.diagnostics:
+            self.report(diagnostic)
+        return loaded if loaded.schema is not None else None
+
+    def element(self, ref: DefRef, composed: Composed, project: ResolvedProject) -> Element:
+        definition = self.definition(ref)
+        fragments = sorted(
+            self.canonical_id(piece.element, project)
+            for piece in composed.fragments
+            if isinstance(piece.element, DefRef)
+        )
+        module = ref.path if project.root == "." else ref.path[len(project.root) + 1 :]
+        return Element(
+            id=self.canonical_id(ref, project),
+            module=module,
+            binding=ref.name,
+            line=definition.line,
+            kind=composed.kind,
+            name=composed.name,
+            operation=composed.operation,
+            type_condition=composed.type_condition,
+            document=composed.document,
+            fragments=tuple(fragments),
+            variables=composed.variables,
+            hash=composed.hash,
+        )
+
+    # -- the whole build --------------------------------------------------------------------
+
+    def run(self) -> BuildResult:
+        plans: list[tuple[ResolvedProject, Rule, list[str], list[DefRef]]] = []
+        with gc_paused():
+            for project in self.selected:
+                self.current = project.name
+                for rule in self.rule_objects(project):
+                    with self.timer.phase("discover"):
+                        files = self.discover(project, rule)
+                    with self.timer.phase("scan"):
+                        refs = self.entries(files, rule)
+                    with self.timer.phase("resolve"):
+                        self.link_modules(files)
+                    plans.append((project, rule, files, refs))
+            resolve_before = self.timer.timings["resolve"]
+            for project, _rule, _files, refs in plans:
+                self.current = project.name
+                for ref in refs:
+                    with self.timer.phase("compose"):
+                        self.composed(ref)
+            # argument resolution runs inside composition; count it once, under resolve
+            self.timer.timings["compose"] -= self.timer.timings["resolve"] - resolve_before
+            validated: dict[tuple[str, str], bool] = {}
+            for project, rule, files, refs in plans:
+                self.current = project.name
+                result = self.results[project.name]
+                result.modules += len(files)
+                self.duplicates(project, refs)
+                with self.timer.phase("validate"):
+                    loaded = self.schema(project)
+                elements: list[Element] = []
+                for ref in refs:
+                    composed = self._composed.get(ref)
+                    if composed is None:
+                        result.failed_definitions += 1
+                        continue
+                    if loaded is None:
+                        continue
+                    key = (composed.hash, loaded.hash)
+                    with self.timer.phase("validate"):
+                        ok = validated.get(key)
+                        if ok is None:
+                            from sodabuild.validate.documents import validate_composed
+
+                            definition = self.definition(ref)
+                            assert loaded.schema is not None
+                            diagnostics = validate_composed(
+                                loaded.schema,
+                                composed,
+                                self.host(),
+                                (ref.path, definition.line, definition.column),
+                            )
+                            for diagnostic in diagnostics:
+                                self.report(diagnostic)
+                            ok = not diagnostics
+                            if ok:
+                                validated[key] = True
+                    if not ok:
+                        result.failed_definitions += 1
+                        continue
+                    elements.append(self.element(ref, composed, project))
+                result.elements += len(elements)
+                with self.timer.phase("emit"):
+                    files_out, chunks_dir = emit_project(
+                        project.name, loaded.hash if loaded else "", elements, rule
+                    )
+                out_dir = self.root / project.out_dir
+                for output in rule.outputs:
+                    result.outputs[output.kind] = f"{project.out_dir}/{output.path}"
+                if loaded is None or not result.ok:
+                    continue
+                with self.timer.phase("write"):
+                    if self.check:
+                        result.stale.extend(
+                            f"{project.out_dir}/{rel}"
+                            for rel in check_outputs(out_dir, files_out, chunks_dir)
+                        )
+                    else:
+                        report = write_outputs(out_dir, files_out, chunks_dir)
+                        result.written.extend(report.written)
+                        result.unchanged.extend(report.unchanged)
+                        result.removed.extend(report.removed)
+                        result.wrote = True
+        for result in self.results.values():
+            result.diagnostics.sort(key=Diagnostic.sort_key)
+        counts = {
+            "files_seen": self.store.counts.seen,
+            "files_read": self.store.counts.read,
+            "files_parsed": self.store.counts.parsed,
+            "definitions": len(self._composed),
+            "module_edges": self.module_graph.edge_count(),
+            "definition_edges": self.definition_graph.edge_count(),
+        }
+        return BuildResult(
+            self.workspace.name,
+            [self.results[p.name] for p in self.selected],
+            dict(self.timer.timings),
+            counts,
+            self.module_graph,
+            self.definition_graph,
+            self.check,
+        )
+
+
+def select_projects(workspace: ResolvedWorkspace, names: list[str] | None) -> list[ResolvedProject]:
+    if not names:
+        return list(workspace.projects)
+    known = {p.name for p in workspace.projects}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SodabuildError(
+            [
+                Diagnostic(
+                    "USAGE",
+                    f"unknown project '{name}'",
+                    workspace.file,
+                    hint=f"projects of this workspace: {', '.join(sorted(known))}",
+                )
+                for name in unknown
+            ]
+        )
+    return [p for p in workspace.projects if p.name in set(names)]
+
+
+def build_workspace(
+    workspace: ResolvedWorkspace,
+    rules: RuleSet,
+    projects: list[str] | None = None,
+    *,
+    check: bool = False,
+) -> BuildResult:
+    """Build the selected projects (all by default); with ``check`` nothing is written."""
+    selected = select_projects(workspace, projects)
+    return _Build(workspace, rules, selected, check).run()

@@ -1,0 +1,257 @@
+"""The ``sodabuild`` command line (typer).
+
+Exit codes: 0 success, 1 the sources have errors (or ``--check`` found stale outputs),
+2 usage or configuration errors, 3 an internal error (a bug: please report it).
+Diagnostics print as ``path:line:col: severity CODE message`` with an indented hint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from sodabuild import __version__
+from sodabuild.diagnostics import Diagnostic, SodabuildError
+
+app = typer.Typer(
+    name="sodabuild",
+    help="Incremental code generation for multi-project Python workspaces (GraphQL first).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Show the resolved config or its JSON Schema.", no_args_is_help=True)
+rules_app = typer.Typer(help="Inspect the Starlark rules.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(rules_app, name="rules")
+
+EXIT_OK, EXIT_SOURCE_ERRORS, EXIT_CONFIG_ERRORS, EXIT_INTERNAL = 0, 1, 2, 3
+
+WorkspaceOption = Annotated[
+    Path | None,
+    typer.Option(
+        "-w",
+        "--workspace",
+        help="Workspace TOML file (or its directory). Default: found walking up from here.",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+T = TypeVar("T")
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _fail(diagnostics: list[Diagnostic], as_json: bool) -> None:
+    if as_json:
+        _print_json(
+            {"ok": False, "projects": [], "diagnostics": [d.to_json() for d in diagnostics]}
+        )
+    else:
+        for diagnostic in diagnostics:
+            typer.echo(diagnostic.render(), err=True)
+    raise typer.Exit(EXIT_CONFIG_ERRORS)
+
+
+def _guarded(as_json: bool, action: Callable[[], T]) -> T:
+    """Run ``action``; config errors exit 2 with diagnostics, bugs exit 3 without a traceback."""
+    try:
+        return action()
+    except SodabuildError as exc:
+        _fail(exc.diagnostics, as_json)
+    except (typer.Exit, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if os.environ.get("SODABUILD_DEBUG"):
+            traceback.print_exc()
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        hint = "this is a bug in sodabuild; rerun with SODABUILD_DEBUG=1 for a traceback"
+        if as_json:
+            _print_json({"ok": False, "projects": [], "internal_error": message})
+        else:
+            typer.echo(f"sodabuild: {message}\n    hint: {hint}", err=True)
+        raise typer.Exit(EXIT_INTERNAL) from None
+    raise AssertionError("unreachable")
+
+
+def _load(workspace: Path | None) -> Any:
+    from sodabuild.config import find_workspace_file, load_workspace
+
+    return load_workspace(find_workspace_file(Path.cwd(), workspace))
+
+
+@app.command()
+def build(
+    workspace: WorkspaceOption = None,
+    project: Annotated[
+        list[str] | None,
+        typer.Option("-p", "--project", help="Build only this project (repeatable)."),
+    ] = None,
+    as_json: JsonOption = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Build in memory; exit 1 if outputs on disk are stale. Writes nothing."
+        ),
+    ] = False,
+) -> None:
+    """Build the workspace's projects: discover, scan, resolve, compose, validate, emit, write."""
+    from sodabuild.build import build_workspace
+    from sodabuild.rules.load import load_rules
+
+    started = time.perf_counter()
+
+    def run() -> Any:
+        resolved = _load(workspace)
+        rules = load_rules(Path(resolved.root), list(resolved.rule_dirs))
+        return build_workspace(resolved, rules, project, check=check)
+
+    result = _guarded(as_json, run)
+    elapsed = time.perf_counter() - started
+    code = EXIT_OK if result.ok else EXIT_SOURCE_ERRORS
+    if as_json:
+        _print_json(
+            {
+                "ok": result.ok,
+                "workspace": result.workspace,
+                "check": check,
+                "projects": [
+                    {
+                        "name": p.name,
+                        "root": p.root,
+                        "out_dir": p.out_dir,
+                        "outputs": p.outputs,
+                        "elements": p.elements,
+                        "modules": p.modules,
+                        "written": p.wrote,
+                        "files_written": len(p.written),
+                        "files_unchanged": len(p.unchanged),
+                        "files_removed": len(p.removed),
+                        "stale": p.stale,
+                        "diagnostics": [d.to_json() for d in p.diagnostics],
+                    }
+                    for p in result.projects
+                ],
+                "stats": {
+                    "timings_ms": {k: round(v * 1000, 3) for k, v in result.timings.items()},
+                    "counts": result.counts,
+                    "wall_ms": round(elapsed * 1000, 3),
+                },
+            }
+        )
+        raise typer.Exit(code)
+    for p in result.projects:
+        for diagnostic in p.diagnostics:
+            typer.echo(diagnostic.render())
+    for p in result.projects:
+        if check:
+            state = f"{len(p.stale)} stale" if p.stale else "up to date"
+        elif p.wrote:
+            state = f"{len(p.written)} written, {len(p.unchanged)} unchanged" + (
+                f", {len(p.removed)} removed" if p.removed else ""
+            )
+        else:
+            state = "not written (errors; previous outputs kept)"
+        errors = sum(1 for d in p.diagnostics if d.severity == "error")
+        warnings = len(p.diagnostics) - errors
+        notes = []
+        if errors:
+            notes.append(f"{errors} error{'s' * (errors != 1)}")
+        if warnings:
+            notes.append(f"{warnings} warning{'s' * (warnings != 1)}")
+        if not p.ok and not errors:
+            notes.append(f"{p.failed_definitions} definitions fail in other projects' sources")
+        suffix = f" [{', '.join(notes)}]" if notes else ""
+        typer.echo(
+            f"{p.name}: {p.elements} elements from {p.modules} modules -> {p.out_dir} "
+            f"({state}){suffix}"
+        )
+        for path in p.stale:
+            typer.echo(f"  stale: {path}")
+    typer.echo(f"{'ok' if result.ok else 'failed'} in {elapsed:.2f}s")
+    raise typer.Exit(code)
+
+
+@config_app.command("show")
+def config_show(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """Print the resolved config of every project, with its cache-key hashes."""
+    resolved = _guarded(as_json, lambda: _load(workspace))
+    data = resolved.model_dump(mode="json")
+    data.pop("root", None)
+    if as_json:
+        _print_json(data)
+        return
+    import tomli_w
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    typer.echo(tomli_w.dumps(clean(data)).rstrip())
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of the config files (for editor completion)."""
+    from sodabuild.config import config_json_schema
+
+    _print_json(config_json_schema())
+
+
+@rules_app.command("list")
+def rules_list(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """List the available rules: built-in and from the workspace's rule_dirs."""
+    from sodabuild.rules.load import load_rules
+
+    def run() -> Any:
+        try:
+            resolved = _load(workspace)
+            return load_rules(Path(resolved.root), list(resolved.rule_dirs))
+        except SodabuildError as exc:
+            if workspace is None and exc.diagnostics[0].code == "CONFIG_NOT_FOUND":
+                return load_rules(Path.cwd(), [])
+            raise
+
+    rules = _guarded(as_json, run)
+    if as_json:
+        _print_json({name: rule.model_dump(mode="json") for name, rule in rules.rules.items()})
+        return
+    for name, rule in rules.rules.items():
+        outputs = ", ".join(f"{o.kind}:{o.path}" for o in rule.outputs)
+        typer.echo(f"{name}  ({rule.file}:{rule.line})")
+        if rule.description:
+            typer.echo(f"    {rule.description}")
+        typer.echo(f"    include: {', '.join(rule.discovery.include)}  outputs: {outputs}")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"sodabuild {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """sodabuild: incremental code generation for multi-project Python workspaces."""
+
+
+def main() -> None:
+    app()

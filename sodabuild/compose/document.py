@@ -1,0 +1,331 @@
+"""Document composition shared by build time and run time (``sodabuild.graphql.gql``).
+
+A definition's composed document is its main definition followed by every fragment it
+needs, transitively, sorted by fragment name, each printed by graphql-core's ``print_ast``
+and joined by a blank line. Both the build and the run-time ``gql()`` call
+:func:`compose`, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+
+from graphql import (
+    DocumentNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    Node,
+    OperationDefinitionNode,
+    Source,
+    parse,
+    print_ast,
+)
+from graphql.language import Visitor, visit
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something wrong with one definition; ``node`` or ``arg`` says where."""
+
+    code: str
+    message: str
+    node: Node | None = None
+    arg: int | None = None  # index into the fragment arguments
+    hint: str | None = None
+    warning: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """One fragment definition inside a composed document."""
+
+    name: str
+    identity: Hashable  # who defines it (a passed definition, or a local one in a string)
+    text: str
+    node: FragmentDefinitionNode
+    element: Hashable | None  # the passed definition it belongs to; None when local
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A gql() string split into its main definition and its local fragments."""
+
+    main: OperationDefinitionNode | FragmentDefinitionNode
+    main_text: str
+    locals: tuple[Piece, ...]
+    #: Fragment spreads of the main and the local definitions, in document order.
+    spreads: tuple[FragmentSpreadNode, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Composed:
+    """A definition with its transitive fragments: what the artifact and run time expose."""
+
+    kind: str  # "operation" | "fragment"
+    name: str
+    operation: str | None
+    type_condition: str | None
+    main: OperationDefinitionNode | FragmentDefinitionNode
+    main_text: str
+    fragments: tuple[Piece, ...]
+    document: str
+    hash: str
+    variables: tuple[tuple[str, str, str | None], ...] = field(default=())
+
+    @property
+    def nodes(self) -> tuple[OperationDefinitionNode | FragmentDefinitionNode, ...]:
+        return (self.main, *(piece.node for piece in self.fragments))
+
+    def ast(self) -> DocumentNode:
+        return DocumentNode(definitions=self.nodes)
+
+
+class _SpreadCollector(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.spreads: list[FragmentSpreadNode] = []
+
+    def enter_fragment_spread(self, node: FragmentSpreadNode, *_: object) -> None:
+        self.spreads.append(node)
+
+
+def spreads_of(node: Node) -> list[FragmentSpreadNode]:
+    collector = _SpreadCollector()
+    visit(node, collector)
+    return collector.spreads
+
+
+def document_hash(document: str) -> str:
+    return "sha256:" + hashlib.sha256(document.encode("utf-8")).hexdigest()
+
+
+def parse_definition(
+    text: str, source_name: str, identity: Hashable
+) -> tuple[Parsed | None, list[Problem]]:
+    """Parse a gql() string (raises GraphQLError on syntax errors) and check its shape."""
+    document = parse(Source(text, source_name))
+    operations: list[OperationDefinitionNode] = []
+    fragments: list[FragmentDefinitionNode] = []
+    problems: list[Problem] = []
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            operations.append(definition)
+        elif isinstance(definition, FragmentDefinitionNode):
+            fragments.append(definition)
+        else:
+            problems.append(
+                Problem(
+                    "GQL_DEFINITION_SHAPE",
+                    "only operations and fragments may appear in a gql() string",
+                    definition,
+                    hint="schema definitions belong in the project's schema files",
+                )
+            )
+    if len(operations) > 1:
+        problems.append(
+            Problem(
+                "GQL_DEFINITION_SHAPE",
+                f"a gql() string holds one operation; this one has {len(operations)}",
+                operations[1],
+                hint="give each operation its own module-level gql() definition",
+            )
+        )
+    main: OperationDefinitionNode | FragmentDefinitionNode
+    if operations:
+        main = operations[0]
+        if main.name is None:
+            problems.append(
+                Problem(
+                    "GQL_DEFINITION_SHAPE",
+                    "operations must be named",
+                    main,
+                    hint="write `query Name { ... }`; the name keys the persisted-query manifest",
+                )
+            )
+        local_nodes = fragments
+    elif fragments:
+        main, local_nodes = fragments[0], fragments[1:]
+    else:
+        if not problems:
+            problems.append(
+                Problem("GQL_DEFINITION_SHAPE", "the gql() string holds no operation or fragment")
+            )
+        return None, problems
+    seen: dict[str, FragmentDefinitionNode] = {}
+    for node in [main, *local_nodes]:
+        if isinstance(node, FragmentDefinitionNode):
+            if node.name.value in seen:
+                problems.append(
+                    Problem(
+                        "GQL_FRAGMENT_NAME_CLASH",
+                        f"fragment '{node.name.value}' is defined twice in this string",
+                        node,
+                    )
+                )
+            seen[node.name.value] = node
+    if problems:
+        return None, problems
+    locals_ = tuple(
+        Piece(node.name.value, (identity, node.name.value), print_ast(node), node, None)
+        for node in local_nodes
+    )
+    spreads: list[FragmentSpreadNode] = []
+    for node in [main, *local_nodes]:
+        spreads.extend(spreads_of(node))
+    return Parsed(main, print_ast(main), locals_, tuple(spreads)), []
+
+
+def compose(
+    parsed: Parsed,
+    identity: Hashable,
+    args: Sequence[Composed | None],
+    arg_identities: Sequence[Hashable],
+    bound_names: frozenset[str] = frozenset(),
+) -> tuple[Composed | None, list[Problem]]:
+    """Compose ``parsed`` with its fragment arguments (already composed themselves).
+
+    ``args[i]`` is None when argument ``i`` failed elsewhere: the definition then fails too,
+    without a problem of its own (the root cause is reported where it is). ``bound_names``
+    are names bound in the module, for a better message when a fragment is not passed.
+    """
+    problems: list[Problem] = []
+    main_name = parsed.main.name.value if parsed.main.name else ""
+    available: dict[str, tuple[Hashable, Composed | None, int]] = {}
+    failed = False
+    for index, (arg, arg_identity) in enumerate(zip(args, arg_identities, strict=True)):
+        if arg is None:
+            failed = True
+            continue
+        if arg.kind != "fragment":
+            problems.append(
+                Problem(
+                    "GQL_ARG_NOT_FRAGMENT",
+                    f"argument passes operation '{arg.name}'; only fragments can be passed",
+                    arg=index,
+                )
+            )
+            continue
+        available.setdefault(arg.name, (arg_identity, arg, index))
+    local_names = {piece.name for piece in parsed.locals}
+    if isinstance(parsed.main, FragmentDefinitionNode):
+        local_names.add(main_name)
+    used_args: set[str] = set()
+    for spread in parsed.spreads:
+        name = spread.name.value
+        if name in local_names:
+            continue
+        if name in available:
+            used_args.add(name)
+            continue
+        if failed:
+            continue
+        if name in bound_names:
+            problems.append(
+                Problem(
+                    "GQL_FRAGMENT_NOT_PASSED",
+                    f"fragment '{name}' is spread but not passed to gql()",
+                    spread,
+                    hint=f'pass it: gql("...", {name})',
+                )
+            )
+        else:
+            problems.append(
+                Problem(
+                    "GQL_UNKNOWN_FRAGMENT",
+                    f"unknown fragment '{name}'",
+                    spread,
+                    hint=f'import the fragment and pass it to gql("...", {name}), '
+                    "or define it in the same string",
+                )
+            )
+    for name, (_, _, index) in sorted(available.items()):
+        if name not in used_args:
+            problems.append(
+                Problem(
+                    "GQL_UNUSED_FRAGMENT_ARG",
+                    f"fragment '{name}' is passed to gql() but never spread",
+                    arg=index,
+                    hint="remove the argument, or spread the fragment",
+                    warning=True,
+                )
+            )
+    if failed or any(not p.warning for p in problems):
+        return None, problems
+
+    pieces: dict[str, Piece] = {}
+    clashes: list[Problem] = []
+
+    def add(piece: Piece) -> None:
+        existing = pieces.get(piece.name)
+        if existing is None:
+            pieces[piece.name] = piece
+        elif existing.identity != piece.identity:
+            clashes.append(
+                Problem(
+                    "GQL_FRAGMENT_NAME_CLASH",
+                    f"two different fragments named '{piece.name}' meet in this document",
+                    parsed.main,
+                    hint="rename one of them; fragment names must be unique in a document",
+                )
+            )
+
+    for piece in parsed.locals:
+        add(piece)
+    for name in sorted(used_args):
+        arg_identity, arg, _ = available[name]
+        assert arg is not None
+        if not isinstance(arg.main, FragmentDefinitionNode):
+            continue
+        add(Piece(arg.name, arg_identity, arg.main_text, arg.main, arg_identity))
+        for piece in arg.fragments:
+            add(piece)
+    if isinstance(parsed.main, FragmentDefinitionNode) and main_name in pieces:
+        clashes.append(
+            Problem(
+                "GQL_FRAGMENT_NAME_CLASH",
+                f"fragment '{main_name}' is also the name of a fragment it includes",
+                parsed.main,
+                hint="rename one of them; fragment names must be unique in a document",
+            )
+        )
+    if clashes:
+        return None, problems + clashes[:1]
+    ordered = tuple(pieces[name] for name in sorted(pieces))
+    document = "\n\n".join([parsed.main_text, *(piece.text for piece in ordered)])
+    main = parsed.main
+    if isinstance(main, OperationDefinitionNode):
+        variables = tuple(
+            (
+                v.variable.name.value,
+                print_ast(v.type),
+                print_ast(v.default_value) if v.default_value is not None else None,
+            )
+            for v in main.variable_definitions or ()
+        )
+        composed = Composed(
+            "operation",
+            main_name,
+            main.operation.value,
+            None,
+            main,
+            parsed.main_text,
+            ordered,
+            document,
+            document_hash(document),
+            variables,
+        )
+    else:
+        composed = Composed(
+            "fragment",
+            main_name,
+            None,
+            main.type_condition.name.value,
+            main,
+            parsed.main_text,
+            ordered,
+            document,
+            document_hash(document),
+        )
+    return composed, problems

@@ -1,0 +1,154 @@
+"""Pydantic models of the config files (as written) and of the resolved config (as used).
+
+File models are strict and reject unknown keys; the resolved models are frozen and hold
+only workspace-relative POSIX paths, so they hash the same in every checkout.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+ProjectName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+ModulePrefix = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+]
+Suffix = Annotated[str, StringConstraints(pattern=r"^\.[A-Za-z0-9_.\-]+$")]
+
+#: Scanners sodabuild ships, by name (the values of ``[extensions]``).
+SCANNERS: tuple[str, ...] = ("python",)
+DEFAULT_EXTENSIONS: dict[str, str] = {".py": "python"}
+DEFAULT_GQL_MODULES: tuple[str, ...] = ("sodabuild.graphql", "gql")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=True)
+
+
+class WorkspaceTable(_Strict):
+    """``[workspace]`` of the workspace file."""
+
+    name: NonEmpty = Field(description="Name of the workspace.")
+    cache_dir: NonEmpty = Field(
+        ".cache/sodabuild", description="Cache directory, relative to the workspace root."
+    )
+    rule_dirs: list[NonEmpty] = Field(
+        default_factory=list,
+        description="Directories of Starlark rule files, relative to the workspace root.",
+    )
+
+
+class ProjectSettings(_Strict):
+    """Keys of ``[project]`` in ``<root>/sodabuild.toml`` (also allowed inline in ``[[projects]]``)."""
+
+    schema_paths: NonEmpty | list[NonEmpty] | None = Field(
+        None, alias="schema", description="Schema SDL file(s), relative to the project root."
+    )
+    include: list[NonEmpty] | None = Field(
+        None,
+        description="Globs of source files, relative to the project root (default: the rule's).",
+    )
+    exclude: list[NonEmpty] | None = Field(
+        None, description="Globs of files to leave out, relative to the project root."
+    )
+    source_roots: list[NonEmpty] | None = Field(
+        None, description="Directories holding top-level packages, relative to the project root."
+    )
+    out_dir: NonEmpty | None = Field(
+        None, description="Output directory, relative to the project root (default __generated__)."
+    )
+    rules: list[NonEmpty] | None = Field(
+        None,
+        description="Names of the rules this project uses (default: the built-in graphql rule).",
+    )
+
+
+PROJECT_KEYS: tuple[str, ...] = ("schema", "include", "exclude", "source_roots", "out_dir", "rules")
+
+
+class ProjectEntry(ProjectSettings):
+    """One ``[[projects]]`` entry of the workspace file."""
+
+    name: ProjectName = Field(description="Unique project name.")
+    root: NonEmpty = Field(description="Project root directory, relative to the workspace root.")
+
+
+class GraphQLPluginOptions(_Strict):
+    """``[plugins.graphql]``: options of the GraphQL rule pack."""
+
+    gql_modules: list[ModulePrefix] = Field(
+        default_factory=lambda: list(DEFAULT_GQL_MODULES),
+        description="Modules whose `gql` function marks a GraphQL definition.",
+    )
+    manifest_format: Literal["apollo"] = Field(
+        "apollo", description="Format of the persisted-query manifest."
+    )
+
+
+#: Plugin option models by plugin name.
+PLUGINS: dict[str, type[_Strict]] = {"graphql": GraphQLPluginOptions}
+
+
+class _Shared(_Strict):
+    aliases: dict[ModulePrefix, NonEmpty] = Field(
+        default_factory=dict, description="Python module prefix -> directory."
+    )
+    extensions: dict[Suffix, Literal["python"]] = Field(
+        default_factory=dict, description="File suffix -> scanner name."
+    )
+    plugins: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Plugin option tables, by plugin name."
+    )
+
+
+class WorkspaceFile(_Shared):
+    """The workspace file (``sodabuild.toml`` with a ``[workspace]`` table)."""
+
+    workspace: WorkspaceTable
+    projects: list[ProjectEntry] = Field(min_length=1)
+
+
+class ProjectFile(_Shared):
+    """A per-project file ``<root>/sodabuild.toml``."""
+
+    project: ProjectSettings = Field(default_factory=lambda: ProjectSettings())
+
+
+class ResolvedProject(_Strict):
+    """Everything the pipeline reads about one project; all paths workspace-relative POSIX."""
+
+    name: str
+    root: str
+    config_files: tuple[str, ...]
+    schema_paths: tuple[str, ...]
+    include: tuple[str, ...] | None
+    exclude: tuple[str, ...]
+    source_roots: tuple[str, ...]
+    out_dir: str
+    rules: tuple[str, ...]
+    aliases: dict[str, str]
+    extensions: dict[str, str]
+    plugins: dict[str, dict[str, Any]]
+    hashes: dict[str, str] = Field(default_factory=dict)
+
+    def graphql_options(self) -> GraphQLPluginOptions:
+        return GraphQLPluginOptions.model_validate(self.plugins.get("graphql", {}))
+
+
+class ResolvedWorkspace(_Strict):
+    """The resolved workspace; ``root`` is the only absolute path and is never hashed."""
+
+    root: str
+    file: str
+    name: str
+    cache_dir: str
+    rule_dirs: tuple[str, ...]
+    projects: tuple[ResolvedProject, ...]
+
+    def project(self, name: str) -> ResolvedProject:
+        for project in self.projects:
+            if project.name == name:
+                return project
+        raise KeyError(name)

@@ -1,0 +1,114 @@
+"""File discovery: the sorted set of a project's source files, from globs and the extension map.
+
+Globs are relative to the project root and support ``**`` (any number of directories),
+``*``, ``?`` and ``[...]``. The walk uses ``os.scandir`` and never follows symlinked
+directories; excluded directories are pruned as early as a pattern allows. The result is
+sorted, so the file system's listing order never reaches an output.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+#: Directories no project ever wants scanned.
+ALWAYS_SKIPPED = frozenset({".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".ruff_cache"})
+
+
+@lru_cache(maxsize=512)
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """Compile a POSIX path glob with ``**`` into an anchored regex."""
+    out: list[str] = []
+    i = 0
+    n = len(pattern)
+    while i < n:
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        else:
+            char = pattern[i]
+            if char == "*":
+                out.append("[^/]*")
+            elif char == "?":
+                out.append("[^/]")
+            elif char == "[":
+                end = pattern.find("]", i + 1)
+                if end == -1:
+                    out.append(re.escape(char))
+                else:
+                    body = pattern[i + 1 : end].replace("\\", "\\\\")
+                    if body.startswith("!"):
+                        body = "^" + body[1:]
+                    out.append(f"[{body}]")
+                    i = end
+            else:
+                out.append(re.escape(char))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """Include/exclude globs over project-relative POSIX paths."""
+
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+
+    def included(self, rel: str) -> bool:
+        return any(glob_regex(p).match(rel) for p in self.include) and not self.excluded(rel)
+
+    def excluded(self, rel: str) -> bool:
+        return any(glob_regex(p).match(rel) for p in self.exclude)
+
+    def prune_dir(self, rel_dir: str) -> bool:
+        """True when nothing below ``rel_dir`` can be included (an exclude matches the dir)."""
+        probe = rel_dir + "/"
+        return any(
+            glob_regex(p).match(probe) or (p.endswith("/**") and glob_regex(p[:-3]).match(rel_dir))
+            for p in self.exclude
+        )
+
+
+def discover_files(
+    workspace_root: str,
+    project_root: str,
+    matcher: Matcher,
+    suffixes: Iterable[str],
+    skip_dirs: Iterable[str] = (),
+) -> list[str]:
+    """Workspace-relative POSIX paths of the project's files, sorted.
+
+    ``skip_dirs`` are workspace-relative directories never entered (outputs, cache).
+    """
+    suffix_tuple = tuple(sorted(suffixes))
+    skipped = {os.path.normpath(os.path.join(workspace_root, d)) for d in skip_dirs}
+    base = os.path.normpath(os.path.join(workspace_root, project_root))
+    prefix = "" if project_root in ("", ".") else project_root.rstrip("/") + "/"
+    found: list[str] = []
+    stack: list[tuple[str, str]] = [(base, "")]
+    while stack:
+        directory, rel_dir = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            rel = f"{rel_dir}{entry.name}"
+            if entry.is_dir(follow_symlinks=False):
+                if (
+                    entry.name in ALWAYS_SKIPPED
+                    or os.path.normpath(entry.path) in skipped
+                    or matcher.prune_dir(rel)
+                ):
+                    continue
+                stack.append((entry.path, rel + "/"))
+            elif entry.name.endswith(suffix_tuple) and matcher.included(rel):
+                found.append(prefix + rel)
+    found.sort()
+    return found

@@ -1,0 +1,1 @@
+"""Emit: deterministic bytes of every output a rule declares."""

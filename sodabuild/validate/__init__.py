@@ -1,0 +1,1 @@
+"""Validation: the project schema, and composed documents checked against it."""

@@ -1,0 +1,72 @@
+"""Validate composed documents against a schema with all of graphql-core's specified rules.
+
+Documents are validated as the ASTs parsed from the gql() strings (not re-parsed printed
+text), so every error's node still points into its own string, and :class:`HostMap` maps
+that position into the Python file. A fragment's own document skips NoUnusedFragmentsRule
+(nothing in a fragment-only document uses the fragment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from graphql import GraphQLError, GraphQLSchema, specified_rules, validate
+from graphql.validation import ASTValidationRule, NoUnusedFragmentsRule
+
+from sodabuild.compose.document import Composed
+from sodabuild.diagnostics import Diagnostic
+from sodabuild.scan import StringPosition
+
+OPERATION_RULES: tuple[type[ASTValidationRule], ...] = tuple(specified_rules)
+FRAGMENT_RULES: tuple[type[ASTValidationRule], ...] = tuple(
+    rule for rule in specified_rules if rule is not NoUnusedFragmentsRule
+)
+
+
+class HostMap:
+    """GraphQL source name -> (host file, where the string starts in it)."""
+
+    def __init__(self) -> None:
+        self._by_source: dict[str, tuple[str, StringPosition]] = {}
+
+    def register(self, source_name: str, path: str, position: StringPosition) -> None:
+        self._by_source[source_name] = (path, position)
+
+    def locate(self, source_name: str, line: int, column: int) -> tuple[str, int, int] | None:
+        found = self._by_source.get(source_name)
+        if found is None:
+            return None
+        path, position = found
+        host_line, host_column = position.map(line, column)
+        return path, host_line, host_column
+
+    def error(
+        self,
+        code: str,
+        error: GraphQLError,
+        fallback: tuple[str, int, int],
+        hint: str | None = None,
+    ) -> Diagnostic:
+        """A diagnostic for a graphql-core error, at its first node's host position."""
+        where: tuple[str, int, int] | None = None
+        node = error.nodes[0] if error.nodes else None
+        if node is not None and node.loc is not None:
+            source = node.loc.source
+            location = source.get_location(node.loc.start)
+            where = self.locate(source.name, location.line, location.column)
+        elif error.source is not None and error.locations:
+            location = error.locations[0]
+            where = self.locate(error.source.name, location.line, location.column)
+        file, line, column = where or fallback
+        return Diagnostic(code, error.message, file, line, column, hint)
+
+
+def validate_composed(
+    schema: GraphQLSchema,
+    composed: Composed,
+    host: HostMap,
+    fallback: tuple[str, int, int],
+) -> Sequence[Diagnostic]:
+    rules = OPERATION_RULES if composed.kind == "operation" else FRAGMENT_RULES
+    errors = validate(schema, composed.ast(), rules)
+    return [host.error("GQL_VALIDATION", error, fallback) for error in errors]

@@ -1,0 +1,1 @@
+"""sodabuild test suite."""

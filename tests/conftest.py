@@ -1,0 +1,68 @@
+"""Shared fixtures: the repository paths and a helper that runs the real CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures"
+
+
+@dataclass
+class CliRun:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> CliRun:
+    """Run ``python -m sodabuild ARGS`` as a real subprocess."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "sodabuild", *args],
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return CliRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli() -> Callable[..., CliRun]:
+    return run_cli
+
+
+@pytest.fixture
+def example_workspace(tmp_path: Path) -> Path:
+    """A private copy of the bundled example workspace (fixtures + workspace file)."""
+    target = tmp_path / "ws"
+    (target / "fixtures").mkdir(parents=True)
+    for name in ("small-app", "shared-lib"):
+        shutil.copytree(
+            FIXTURES / name,
+            target / "fixtures" / name,
+            ignore=shutil.ignore_patterns("__generated__", "__pycache__"),
+        )
+    shutil.copy(REPO / "workspace.example.toml", target / "sodabuild.toml")
+    return target
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    """Every file below ``root`` by POSIX relative path."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }

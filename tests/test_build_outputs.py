@@ -1,0 +1,190 @@
+"""End to end: the real CLI on the bundled example workspace; snapshots and determinism."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from syrupy.assertion import SnapshotAssertion
+
+from sodabuild.build import build_workspace
+from sodabuild.config import load_workspace
+from sodabuild.rules.load import load_rules
+
+from .conftest import read_tree, run_cli
+
+PROJECTS = ("shared-lib", "small-app")
+
+
+def outputs(ws: Path) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    for project in PROJECTS:
+        out = ws / "fixtures" / project / "__generated__"
+        for rel, data in read_tree(out).items():
+            found[f"{project}/{rel}"] = data
+    return found
+
+
+def test_example_build_json_summary(example_workspace: Path) -> None:
+    run = run_cli("build", "-w", str(example_workspace), "--json")
+    assert run.code == 0, run.stdout + run.stderr
+    summary = run.json()
+    assert summary["ok"] is True
+    by_name = {p["name"]: p for p in summary["projects"]}
+    assert set(by_name) == set(PROJECTS)
+    for name, project in by_name.items():
+        assert project["diagnostics"] == []
+        assert project["elements"] > 0 and project["modules"] > 0
+        for kind in ("artifact", "manifest", "chunks"):
+            assert (example_workspace / project["outputs"][kind]).exists(), (name, kind)
+    assert by_name["small-app"]["outputs"]["artifact"] == (
+        "fixtures/small-app/__generated__/artifact.json"
+    )
+    assert set(summary["stats"]["timings_ms"]) >= {"discover", "scan", "validate", "write"}
+
+
+def test_example_outputs_snapshot(example_workspace: Path, snapshot: SnapshotAssertion) -> None:
+    assert run_cli("build", "-w", str(example_workspace)).code == 0
+    texts = {path: data.decode() for path, data in outputs(example_workspace).items()}
+    assert texts == snapshot
+
+
+def test_artifact_shape(example_workspace: Path) -> None:
+    assert run_cli("build", "-w", str(example_workspace)).code == 0
+    out = example_workspace / "fixtures" / "small-app" / "__generated__"
+    artifact = json.loads((out / "artifact.json").read_text())
+    manifest = json.loads((out / "persisted-queries.json").read_text())
+    elements: dict[str, Any] = artifact["elements"]
+    # a project's artifact lists only its own modules' elements
+    assert all(not key.startswith(("shared-lib:", "//")) for key in elements)
+    # foreign fragments appear in fragment lists under an id naming their project
+    foreign = {f for e in elements.values() for f in e["fragments"] if f.startswith("shared-lib:")}
+    assert foreign, "small-app uses shared-lib fragments"
+    for element in elements.values():
+        import hashlib
+
+        digest = hashlib.sha256(element["document"].encode()).hexdigest()
+        assert element["hash"] == f"sha256:{digest}"
+    operations = [e for e in elements.values() if e["kind"] == "operation"]
+    assert manifest["format"] == "apollo-persisted-query-manifest"
+    assert manifest["version"] == 1
+    assert len(manifest["operations"]) == len(operations)
+    for entry in manifest["operations"]:
+        assert set(entry) == {"id", "body", "name", "type"}
+    # chunk per module holds exactly that module's elements
+    modules = {e["module"] for e in elements.values()}
+    chunk_files = sorted((out / "chunks").rglob("*.json"))
+    assert len(chunk_files) == len(modules)
+    for chunk_file in chunk_files:
+        chunk = json.loads(chunk_file.read_text())
+        assert {e["module"] for e in chunk["elements"].values()} == {chunk["module"]}
+
+
+def test_no_absolute_paths_and_relocatable(example_workspace: Path, tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere" / "deeper" / "copy"
+    shutil.copytree(example_workspace, other)
+    assert run_cli("build", "-w", str(example_workspace)).code == 0
+    assert run_cli("build", "-w", str(other)).code == 0
+    first, second = outputs(example_workspace), outputs(other)
+    assert first == second
+    for data in first.values():
+        assert str(tmp_path).encode() not in data
+
+
+def test_two_builds_byte_identical_and_second_writes_nothing(example_workspace: Path) -> None:
+    first = run_cli("build", "-w", str(example_workspace), "--json")
+    snapshot = outputs(example_workspace)
+    mtimes = {p: os.stat(p).st_mtime_ns for p in example_workspace.rglob("__generated__/**/*.json")}
+    second = run_cli("build", "-w", str(example_workspace), "--json")
+    assert first.code == second.code == 0
+    assert outputs(example_workspace) == snapshot
+    assert all(p["files_written"] == 0 for p in second.json()["projects"])
+    assert mtimes == {
+        p: os.stat(p).st_mtime_ns for p in example_workspace.rglob("__generated__/**/*.json")
+    }
+
+
+def test_shuffled_directory_order_gives_same_outputs(
+    example_workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def build() -> dict[str, bytes]:
+        workspace = load_workspace(example_workspace / "sodabuild.toml")
+        result = build_workspace(workspace, load_rules(example_workspace, []))
+        assert result.ok
+        return outputs(example_workspace)
+
+    expected = build()
+    for project in PROJECTS:
+        shutil.rmtree(example_workspace / "fixtures" / project / "__generated__")
+    real_scandir = os.scandir
+    rng = random.Random(7)
+
+    class Shuffled:
+        def __init__(self, path: Any) -> None:
+            self.entries = list(real_scandir(path))
+            rng.shuffle(self.entries)
+
+        def __iter__(self) -> Any:
+            return self
+
+        def __next__(self) -> Any:
+            if not self.entries:
+                raise StopIteration
+            return self.entries.pop()
+
+        def close(self) -> None:
+            self.entries = []
+
+        def __enter__(self) -> Any:
+            return self
+
+        def __exit__(self, *_: object) -> None:
+            return None
+
+    monkeypatch.setattr(os, "scandir", Shuffled)
+    assert build() == expected
+
+
+def test_check_mode(example_workspace: Path) -> None:
+    stale = run_cli("build", "-w", str(example_workspace), "--check", "--json")
+    assert stale.code == 1
+    assert any(p["stale"] for p in stale.json()["projects"])
+    assert not (example_workspace / "fixtures" / "small-app" / "__generated__").exists()
+    assert run_cli("build", "-w", str(example_workspace)).code == 0
+    fresh = run_cli("build", "-w", str(example_workspace), "--check")
+    assert fresh.code == 0, fresh.stdout
+    assert "up to date" in fresh.stdout
+
+
+def test_stale_chunk_of_deleted_module_is_removed(example_workspace: Path) -> None:
+    assert run_cli("build", "-w", str(example_workspace)).code == 0
+    app = example_workspace / "fixtures" / "small-app"
+    chunk = app / "__generated__" / "chunks" / "app" / "orgs" / "queries.py.json"
+    assert chunk.exists()
+    (app / "app" / "orgs" / "queries.py").unlink()
+    run = run_cli("build", "-w", str(example_workspace), "--json")
+    assert run.code == 0, run.stdout
+    assert not chunk.exists()
+    artifact = json.loads((app / "__generated__" / "artifact.json").read_text())
+    assert not any(key.startswith("app/orgs/queries.py::") for key in artifact["elements"])
+
+
+def test_project_selection(example_workspace: Path) -> None:
+    run = run_cli("build", "-w", str(example_workspace), "-p", "small-app", "--json")
+    assert run.code == 0, run.stdout
+    assert [p["name"] for p in run.json()["projects"]] == ["small-app"]
+    assert not (example_workspace / "fixtures" / "shared-lib" / "__generated__").exists()
+    unknown = run_cli("build", "-w", str(example_workspace), "-p", "nope")
+    assert unknown.code == 2
+    assert "unknown project 'nope'" in unknown.stderr
+
+
+def test_workspace_found_by_walking_up(example_workspace: Path) -> None:
+    run = run_cli("build", "--json", cwd=example_workspace / "fixtures" / "small-app" / "app")
+    assert run.code == 0, run.stderr
+    assert run.json()["workspace"] == "example"
