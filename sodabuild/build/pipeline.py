@@ -92,7 +92,7 @@ class _Timer:
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Bulk AST work runs 2-4x faster without the cyclic GC; turn it back on after."""
+    """Bulk AST building runs 2-4x faster without the cyclic GC; turn it back on after."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -100,6 +100,23 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+@contextmanager
+def gc_frozen() -> Iterator[None]:
+    """For validation, which makes cyclic garbage: freeze what exists, collect rarely.
+
+    Keeping the GC off here would hold every validation's garbage (5x the peak RSS on a
+    10,000-module app); frozen objects are never traversed, so collections stay cheap.
+    """
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 def config_location(
@@ -516,6 +533,52 @@ class _Build:
             self.report(diagnostic)
         return loaded if loaded.schema is not None else None
 
+    def prevalidate(
+        self, loaded: LoadedSchema, refs: list[DefRef], validated: dict[tuple[str, str], bool]
+    ) -> None:
+        """Validate the project's new documents on a process pool when there are many."""
+        from sodabuild.validate.parallel import passing
+
+        assert loaded.schema is not None
+        pending: dict[tuple[str, str], tuple[str, bool]] = {}
+        for ref in refs:
+            composed = self._composed.get(ref)
+            if composed is None:
+                continue
+            key = (composed.hash, loaded.hash)
+            if key not in validated and key not in pending:
+                pending[key] = (composed.document, composed.kind == "fragment")
+        results = passing(loaded.schema, list(pending.values()))
+        if results is None:
+            return
+        for key, ok in zip(pending, results, strict=True):
+            if ok:
+                validated[key] = True
+
+    def validate(
+        self,
+        ref: DefRef,
+        composed: Composed,
+        loaded: LoadedSchema,
+        validated: dict[tuple[str, str], bool],
+    ) -> bool:
+        """Known-good documents pass; others are validated here on located ASTs."""
+        from sodabuild.validate.documents import validate_composed
+
+        key = (composed.hash, loaded.hash)
+        if validated.get(key):
+            return True
+        definition = self.definition(ref)
+        assert loaded.schema is not None
+        diagnostics = validate_composed(
+            loaded.schema, composed, self.host(), (ref.path, definition.line, definition.column)
+        )
+        for diagnostic in diagnostics:
+            self.report(diagnostic)
+        if not diagnostics:
+            validated[key] = True
+        return not diagnostics
+
     def element(self, ref: DefRef, composed: Composed, project: ResolvedProject) -> Element:
         definition = self.definition(ref)
         fragments = sorted(
@@ -562,6 +625,7 @@ class _Build:
                         self.composed(ref)
             # argument resolution runs inside composition; count it once, under resolve
             self.timer.timings["compose"] -= self.timer.timings["resolve"] - resolve_before
+        with gc_frozen():
             validated: dict[tuple[str, str], bool] = {}
             for project, rule, files, refs in plans:
                 self.current = project.name
@@ -570,6 +634,8 @@ class _Build:
                 self.duplicates(project, refs)
                 with self.timer.phase("validate"):
                     loaded = self.schema(project)
+                    if loaded is not None:
+                        self.prevalidate(loaded, refs, validated)
                 elements: list[Element] = []
                 for ref in refs:
                     composed = self._composed.get(ref)
@@ -578,25 +644,8 @@ class _Build:
                         continue
                     if loaded is None:
                         continue
-                    key = (composed.hash, loaded.hash)
                     with self.timer.phase("validate"):
-                        ok = validated.get(key)
-                        if ok is None:
-                            from sodabuild.validate.documents import validate_composed
-
-                            definition = self.definition(ref)
-                            assert loaded.schema is not None
-                            diagnostics = validate_composed(
-                                loaded.schema,
-                                composed,
-                                self.host(),
-                                (ref.path, definition.line, definition.column),
-                            )
-                            for diagnostic in diagnostics:
-                                self.report(diagnostic)
-                            ok = not diagnostics
-                            if ok:
-                                validated[key] = True
+                        ok = self.validate(ref, composed, loaded, validated)
                     if not ok:
                         result.failed_definitions += 1
                         continue
