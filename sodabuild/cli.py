@@ -85,6 +85,78 @@ def _guarded(as_json: bool, action: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
+def _peak_rss_mb() -> dict[str, float]:
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"peak_rss_mb": round(own, 1), "peak_rss_workers_mb": round(children, 1)}
+
+
+def _summary(result: Any, check: bool, elapsed: float) -> dict[str, Any]:
+    """The ``--json`` object (also the body of a ``--profile`` record)."""
+    counts = result.counts
+    lookups = counts["cache_hits"] + counts["cache_misses"]
+    return {
+        "ok": result.ok,
+        "workspace": result.workspace,
+        "check": check,
+        "projects": [
+            {
+                "name": p.name,
+                "root": p.root,
+                "out_dir": p.out_dir,
+                "outputs": p.outputs,
+                "elements": p.elements,
+                "modules": p.modules,
+                "written": p.wrote,
+                "files_written": len(p.written),
+                "files_unchanged": len(p.unchanged),
+                "files_removed": len(p.removed),
+                "stale": p.stale,
+                "diagnostics": [d.to_json() for d in p.diagnostics],
+            }
+            for p in result.projects
+        ],
+        "stats": {
+            "timings_ms": {k: round(v * 1000, 3) for k, v in result.timings.items()},
+            "counts": counts,
+            "cache_hit_ratio": round(counts["cache_hits"] / lookups, 4) if lookups else None,
+            "wall_ms": round(elapsed * 1000, 3),
+            **_peak_rss_mb(),
+        },
+    }
+
+
+def _write_profile(result: Any, summary: dict[str, Any]) -> str:
+    """Append-only instrumentation archive: one JSON record per profiled build."""
+    import datetime
+    import platform
+
+    from sodabuild.write import atomic_write
+
+    root = Path(result.root)
+    now = datetime.datetime.now(datetime.UTC)
+    record = {
+        "kind": "sodabuild-build-profile",
+        "version": __version__,
+        "created": now.isoformat(timespec="seconds"),
+        "argv": sys.argv[1:],
+        "python": platform.python_version(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "ok": summary["ok"],
+        "workspace": summary["workspace"],
+        "projects": [
+            {"name": p["name"], "elements": p["elements"], "modules": p["modules"]}
+            for p in summary["projects"]
+        ],
+        "stats": summary["stats"],
+    }
+    target = root / ".cache" / "perf" / f"build-{now:%Y%m%dT%H%M%S}-{os.getpid()}.json"
+    atomic_write(target, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+    return target.relative_to(root).as_posix()
+
+
 def _load(workspace: Path | None) -> Any:
     from sodabuild.config import find_workspace_file, load_workspace
 
@@ -105,6 +177,13 @@ def build(
             "--check", help="Build in memory; exit 1 if outputs on disk are stale. Writes nothing."
         ),
     ] = False,
+    profile: Annotated[
+        bool,
+        typer.Option(
+            "--profile",
+            help="Write the build's timings and counts as a JSON record under .cache/perf/.",
+        ),
+    ] = False,
 ) -> None:
     """Build the workspace's projects: discover, scan, resolve, compose, validate, emit, write."""
     from sodabuild.build import build_workspace
@@ -120,36 +199,13 @@ def build(
     result = _guarded(as_json, run)
     elapsed = time.perf_counter() - started
     code = EXIT_OK if result.ok else EXIT_SOURCE_ERRORS
+    summary = _summary(result, check, elapsed)
+    if profile:
+        record = _write_profile(result, summary)
+        if not as_json:
+            typer.echo(f"profile: {record}")
     if as_json:
-        _print_json(
-            {
-                "ok": result.ok,
-                "workspace": result.workspace,
-                "check": check,
-                "projects": [
-                    {
-                        "name": p.name,
-                        "root": p.root,
-                        "out_dir": p.out_dir,
-                        "outputs": p.outputs,
-                        "elements": p.elements,
-                        "modules": p.modules,
-                        "written": p.wrote,
-                        "files_written": len(p.written),
-                        "files_unchanged": len(p.unchanged),
-                        "files_removed": len(p.removed),
-                        "stale": p.stale,
-                        "diagnostics": [d.to_json() for d in p.diagnostics],
-                    }
-                    for p in result.projects
-                ],
-                "stats": {
-                    "timings_ms": {k: round(v * 1000, 3) for k, v in result.timings.items()},
-                    "counts": result.counts,
-                    "wall_ms": round(elapsed * 1000, 3),
-                },
-            }
-        )
+        _print_json(summary)
         raise typer.Exit(code)
     for p in result.projects:
         for diagnostic in p.diagnostics:

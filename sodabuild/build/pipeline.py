@@ -27,7 +27,7 @@ from sodabuild.graph import DefinitionGraph, ModuleGraph
 from sodabuild.resolve import DefRef, ModRef, ModuleResolver, NameResolver, Unresolved
 from sodabuild.rules.load import RuleSet
 from sodabuild.rules.model import Rule
-from sodabuild.scan import GqlDefinition, prefilter
+from sodabuild.scan import GqlDefinition, ModuleScan, prefilter
 from sodabuild.write import check_outputs, write_outputs
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ class ProjectResult:
 @dataclass
 class BuildResult:
     workspace: str
+    root: str
     projects: list[ProjectResult]
     timings: dict[str, float]
     counts: dict[str, int]
@@ -160,7 +161,7 @@ class _Build:
         )
         self.store = SourceStore(self.root, self._gql_modules_for)
         self.resolvers = {p.name: self._resolver(p) for p in workspace.projects}
-        self.names = NameResolver(self.store.scan, self._resolver_for)
+        self.names = NameResolver(self._scan_reporting, self._resolver_for)
         self.module_graph = ModuleGraph()
         self.definition_graph = DefinitionGraph()
         self.results = {p.name: ProjectResult(p.name, p.root, p.out_dir) for p in selected}
@@ -172,6 +173,7 @@ class _Build:
         self._in_progress: list[DefRef] = []
         self._host: HostMap | None = None
         self._schemas: dict[tuple[str, ...], LoadedSchema] = {}
+        self.validated_count = 0
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -227,6 +229,11 @@ class _Build:
         found = scan.binding(ref.name)
         assert isinstance(found, GqlDefinition)
         return found
+
+    def _scan_reporting(self, path: str) -> ModuleScan | None:
+        """A scan for name resolution: a file walked through reports its own problems."""
+        self.scan_diagnostics(path)
+        return self.store.scan(path)
 
     def scan_diagnostics(self, path: str) -> None:
         scan = self.store.scan(path)
@@ -551,6 +558,7 @@ class _Build:
         results = passing(loaded.schema, list(pending.values()))
         if results is None:
             return
+        self.validated_count += len(results)
         for key, ok in zip(pending, results, strict=True):
             if ok:
                 validated[key] = True
@@ -573,6 +581,7 @@ class _Build:
         diagnostics = validate_composed(
             loaded.schema, composed, self.host(), (ref.path, definition.line, definition.column)
         )
+        self.validated_count += 1
         for diagnostic in diagnostics:
             self.report(diagnostic)
         if not diagnostics:
@@ -678,12 +687,19 @@ class _Build:
             "files_seen": self.store.counts.seen,
             "files_read": self.store.counts.read,
             "files_parsed": self.store.counts.parsed,
+            "elements": sum(r.elements for r in self.results.values()),
             "definitions": len(self._composed),
+            "documents_validated": self.validated_count,
+            # the persistent cache lands with the session issue; until then every build is cold
+            "cache_hits": 0,
+            "cache_misses": 0,
+            "cache_skips": 0,
             "module_edges": self.module_graph.edge_count(),
             "definition_edges": self.definition_graph.edge_count(),
         }
         return BuildResult(
             self.workspace.name,
+            self.workspace.root,
             [self.results[p.name] for p in self.selected],
             dict(self.timer.timings),
             counts,

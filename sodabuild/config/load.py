@@ -42,11 +42,16 @@ def find_workspace_file(start: Path, explicit: Path | None = None) -> Path:
     if explicit is not None:
         candidate = explicit / WORKSPACE_FILENAME if explicit.is_dir() else explicit
         if not candidate.is_file():
+            what = (
+                f"directory {str(explicit)!r} has no {WORKSPACE_FILENAME}"
+                if explicit.is_dir()
+                else f"workspace file {str(explicit)!r} does not exist"
+            )
             raise SodabuildError(
                 [
                     Diagnostic(
                         "CONFIG_NOT_FOUND",
-                        f"workspace file {str(explicit)!r} does not exist",
+                        what,
                         hint="pass -w/--workspace the path of a workspace TOML file",
                     )
                 ]
@@ -114,22 +119,48 @@ def _read_toml(path: Path, root: Path) -> tuple[dict[str, Any], str]:
         ) from None
 
 
+def _written_path(data: Any, loc: tuple[str | int, ...], missing: bool) -> tuple[str | int, ...]:
+    """``loc`` cut where it stops naming data (pydantic adds union member tags to it)."""
+    path: list[str | int] = []
+    node = data
+    for index, part in enumerate(loc):
+        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
+            node = node[part]
+        elif missing and index == len(loc) - 1:
+            pass
+        else:
+            break
+        path.append(part)
+    return tuple(path)
+
+
 def _validation_diagnostics(
-    exc: ValidationError, display: str, text: str, prefix: tuple[str | int, ...] = ()
+    exc: ValidationError,
+    display: str,
+    text: str,
+    prefix: tuple[str | int, ...] = (),
+    data: Any = None,
 ) -> list[Diagnostic]:
-    diagnostics = []
+    grouped: dict[tuple[str | int, ...], list[Any]] = {}
     for error in exc.errors():
-        path = (*prefix, *(part for part in error["loc"]))
+        loc = tuple(error["loc"])
+        if data is not None:
+            loc = _written_path(data, loc, error["type"] == "missing")
+        grouped.setdefault((*prefix, *loc), []).append(error)
+    diagnostics = []
+    for path, errors in grouped.items():
         dotted = ".".join(str(part) for part in path)
         position = locate(text, path) or (1, 1)
-        if error["type"] == "extra_forbidden":
+        kinds = {error["type"] for error in errors}
+        if "extra_forbidden" in kinds:
             message = f"unknown key '{dotted}'"
             hint = "remove it, or check its spelling against `sodabuild config schema`"
-        elif error["type"] == "missing":
+        elif "missing" in kinds:
             message = f"missing required key '{dotted}'"
             hint = None
         else:
-            message = f"invalid value for '{dotted}': {error['msg']}"
+            reasons = " or ".join(dict.fromkeys(str(error["msg"]) for error in errors))
+            message = f"invalid value for '{dotted}': {reasons}"
             hint = "see `sodabuild config schema` for the expected types"
         diagnostics.append(
             Diagnostic("CONFIG_INVALID", message, display, position[0], position[1], hint)
@@ -182,7 +213,9 @@ def _plugin_options(
         try:
             model.model_validate(options)
         except ValidationError as exc:
-            diagnostics.extend(_validation_diagnostics(exc, display, text, ("plugins", name)))
+            diagnostics.extend(
+                _validation_diagnostics(exc, display, text, ("plugins", name), data=options)
+            )
             continue
         checked[name] = options
     if diagnostics:
@@ -269,7 +302,7 @@ def load_workspace(workspace_file: Path) -> ResolvedWorkspace:
     try:
         workspace = WorkspaceFile.model_validate(raw)
     except ValidationError as exc:
-        raise SodabuildError(_validation_diagnostics(exc, ws_display, text)) from None
+        raise SodabuildError(_validation_diagnostics(exc, ws_display, text, data=raw)) from None
     ws_plugins = _plugin_options(workspace.plugins, ws_display, text)
 
     cache_dir = _check_inside(
@@ -337,7 +370,9 @@ def load_workspace(workspace_file: Path) -> ResolvedWorkspace:
         try:
             parsed = ProjectFile.model_validate(file_raw)
         except ValidationError as exc:
-            raise SodabuildError(_validation_diagnostics(exc, project_display, file_text)) from None
+            raise SodabuildError(
+                _validation_diagnostics(exc, project_display, file_text, data=file_raw)
+            ) from None
         project_plugins = _plugin_options(parsed.plugins, project_display, file_text)
 
         entry_values = entry.model_dump(by_alias=True, exclude_unset=True, exclude={"name", "root"})
@@ -453,16 +488,23 @@ def load_workspace(workspace_file: Path) -> ResolvedWorkspace:
 def config_json_schema() -> dict[str, Any]:
     """JSON Schema of both config files, for editor completion."""
 
-    def schema_of(model: type[BaseModel]) -> dict[str, Any]:
-        return model.model_json_schema(by_alias=True)
+    defs: dict[str, Any] = {}
 
+    def schema_of(model: type[BaseModel]) -> dict[str, Any]:
+        """The model's schema; its $defs move to the root, where every $ref points."""
+        schema = model.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+        defs.update(schema.pop("$defs", {}))
+        return schema
+
+    plugins = {name: schema_of(model) for name, model in sorted(PLUGINS.items())}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "sodabuild configuration",
         "oneOf": [
-            {"title": "workspace file", **schema_of(WorkspaceFile)},
-            {"title": "project file", **schema_of(ProjectFile)},
+            {**schema_of(WorkspaceFile), "title": "workspace file"},
+            {**schema_of(ProjectFile), "title": "project file"},
         ],
+        "$defs": dict(sorted(defs.items())),
         "x-project-keys": list(PROJECT_KEYS),
-        "x-plugins": {name: schema_of(model) for name, model in sorted(PLUGINS.items())},
+        "x-plugins": plugins,
     }

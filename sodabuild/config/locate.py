@@ -45,7 +45,13 @@ def key_positions(text: str) -> dict[Path_, tuple[int, int]]:
                 table = [*names, index]
                 positions.setdefault(tuple(names), (number, column))
             else:
-                table = list(names)
+                # [projects.extra] after [[projects]] belongs to the last projects entry
+                table = []
+                for depth, name in enumerate(names):
+                    table.append(name)
+                    count = array_counts.get(tuple(names[: depth + 1]))
+                    if count and depth < len(names) - 1:
+                        table.append(count - 1)
             positions.setdefault(tuple(table), (number, column))
             continue
         key_match = _KEY.match(raw)

@@ -38,14 +38,24 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
             elif char == "?":
                 out.append("[^/]")
             elif char == "[":
-                end = pattern.find("]", i + 1)
+                # as in fnmatch: `!` negates, a `]` right after `[` or `[!` is literal
+                start = i + 1
+                if start < n and pattern[start] == "!":
+                    start += 1
+                if start < n and pattern[start] == "]":
+                    start += 1
+                end = pattern.find("]", start)
                 if end == -1:
                     out.append(re.escape(char))
                 else:
-                    body = pattern[i + 1 : end].replace("\\", "\\\\")
-                    if body.startswith("!"):
-                        body = "^" + body[1:]
-                    out.append(f"[{body}]")
+                    body = pattern[i + 1 : end]
+                    negate = body.startswith("!")
+                    body = body[1:] if negate else body
+                    body = body.replace("\\", "\\\\").replace("[", "\\[")
+                    if body.startswith("^"):
+                        body = "\\" + body
+                    # like `*` and `?`, a bracket never matches the separator
+                    out.append(f"(?!/)[{'^' if negate else ''}{body}]")
                     i = end
             else:
                 out.append(re.escape(char))
@@ -67,11 +77,10 @@ class Matcher:
         return any(glob_regex(p).match(rel) for p in self.exclude)
 
     def prune_dir(self, rel_dir: str) -> bool:
-        """True when nothing below ``rel_dir`` can be included (an exclude matches the dir)."""
-        probe = rel_dir + "/"
+        """True when an exclude covers everything below ``rel_dir`` (``<dir glob>/**``)."""
         return any(
-            glob_regex(p).match(probe) or (p.endswith("/**") and glob_regex(p[:-3]).match(rel_dir))
-            for p in self.exclude
+            pattern == "**" or (pattern.endswith("/**") and glob_regex(pattern[:-3]).match(rel_dir))
+            for pattern in self.exclude
         )
 
 

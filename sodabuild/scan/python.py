@@ -99,6 +99,37 @@ class ModuleScan:
         return self._by_name.get(name)
 
 
+_SCOPES = (
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.Lambda,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+)
+
+
+def _stored_names(node: ast.AST) -> list[str]:
+    """Names bound or deleted by ``node`` in its own scope (nested scopes are skipped)."""
+    names: list[str] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.Name) and isinstance(current.ctx, ast.Store | ast.Del):
+            names.append(current.id)
+        elif isinstance(current, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.append(current.name)
+            continue
+        elif isinstance(current, ast.alias):
+            names.append((current.asname or current.name).split(".")[0])
+        if current is not node and isinstance(current, _SCOPES):
+            continue
+        stack.extend(ast.iter_child_nodes(current))
+    return names
+
+
 def _char_column(line_text: bytes, byte_offset: int) -> int:
     """1-based character column of a UTF-8 byte offset (ast offsets are in bytes)."""
     return len(line_text[:byte_offset].decode("utf-8", errors="replace")) + 1
@@ -107,7 +138,8 @@ def _char_column(line_text: bytes, byte_offset: int) -> int:
 class _Scanner:
     def __init__(self, path: str, data: bytes, gql_modules: tuple[str, ...]) -> None:
         self.path = path
-        self.data = data
+        # Python accepts a UTF-8 BOM; editors count columns after it
+        self.data = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
         self.lines = data.split(b"\n")
         self.gql_modules = gql_modules
         self.diagnostics: list[Diagnostic] = []
@@ -190,18 +222,29 @@ class _Scanner:
                 self.gql_callees.add((binding.name, "gql"))
 
     def record_other(self, statement: ast.stmt) -> None:
-        targets: list[ast.expr] = []
-        if isinstance(statement, ast.Assign):
-            targets = list(statement.targets)
-        elif isinstance(statement, ast.AnnAssign | ast.AugAssign):
-            targets = [statement.target]
-        elif isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        """Forget every module-level name the statement (re)binds or deletes.
+
+        Bodies of module-level if/try/with are visited on their own (see top_level), so only
+        the parts of those statements outside their bodies are walked here.
+        """
+        nodes: list[ast.AST]
+        if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             self.forget(statement.name)
             return
-        for target in targets:
-            for node in ast.walk(target):
-                if isinstance(node, ast.Name):
-                    self.forget(node.id)
+        if isinstance(statement, ast.If):
+            nodes = [statement.test]
+        elif isinstance(statement, ast.With):
+            nodes = [item.optional_vars or item.context_expr for item in statement.items]
+        elif isinstance(statement, ast.Try):
+            nodes = []
+            for handler in statement.handlers:
+                if handler.name:
+                    self.forget(handler.name)
+        else:
+            nodes = [statement]
+        for node in nodes:
+            for name in _stored_names(node):
+                self.forget(name)
 
     def forget(self, name: str) -> None:
         self.other.add(name)
@@ -238,7 +281,9 @@ class _Scanner:
         for quote in ('"""', "'''", '"', "'"):
             if rest.startswith(quote) and rest.endswith(quote) and len(rest) >= 2 * len(quote):
                 body = rest[len(quote) : len(rest) - len(quote)]
-                exact = body == value
+                # CRLF files: the value has "\n" where the source has "\r\n"; lines and
+                # columns still correspond one to one
+                exact = body == value or body.replace("\r\n", "\n") == value
                 return StringPosition(line, column + prefix_length + len(quote), exact)
         return StringPosition(line, column, False)
 
@@ -247,7 +292,7 @@ class _Scanner:
             self.diag(
                 "GQL_ARG_INVALID",
                 "gql() takes no keyword arguments",
-                call.keywords[0].value,
+                call.keywords[0],
                 hint='pass fragments positionally: gql("...", FragmentA, FragmentB)',
             )
             return None
@@ -291,8 +336,17 @@ class _Scanner:
             text = self.data.decode("utf-8")
         except UnicodeDecodeError as exc:
             line = self.data.count(b"\n", 0, exc.start) + 1
+            line_start = self.data.rfind(b"\n", 0, exc.start) + 1
+            column = _char_column(self.data[line_start:], exc.start - line_start)
             self.diagnostics.append(
-                Diagnostic("PY_DECODE", f"not valid UTF-8: {exc.reason}", self.path, line, 1)
+                Diagnostic(
+                    "PY_DECODE",
+                    f"not valid UTF-8: {exc.reason}",
+                    self.path,
+                    line,
+                    column,
+                    hint="save the file as UTF-8",
+                )
             )
             return ModuleScan(self.path, diagnostics=tuple(self.diagnostics), parsed=False)
         try:

@@ -69,4 +69,11 @@ def validate_composed(
 ) -> Sequence[Diagnostic]:
     rules = OPERATION_RULES if composed.kind == "operation" else FRAGMENT_RULES
     errors = validate(schema, composed.ast(), rules)
-    return [host.error("GQL_VALIDATION", error, fallback) for error in errors]
+    return [host.error(_code(error), error, fallback) for error in errors]
+
+
+def _code(error: GraphQLError) -> str:
+    # NoFragmentCyclesRule: fragments defined in one string that spread each other
+    if error.message.startswith("Cannot spread fragment") and "within itself" in error.message:
+        return "GQL_FRAGMENT_CYCLE"
+    return "GQL_VALIDATION"

@@ -1,0 +1,1 @@
+"""The benchmark harness: scenarios over generated workspaces, peers side by side."""

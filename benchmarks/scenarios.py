@@ -1,0 +1,307 @@
+"""Benchmark scenarios over one generated workspace, each run as separate processes.
+
+Every scenario returns a :class:`ScenarioResult`: the summary of its repetitions (median
+and spread of wall time, CPU, peak RSS) or the reason it was skipped. Edits are real
+GraphQL edits (`` __typename`` added to a selection set), so they change documents; each
+repetition restores the file and rebuilds (unmeasured) before the next, so every
+repetition starts from the same state.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.measure import Measurement, Summary, run_measured, summarize
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    summary: Summary | None = None
+    skipped: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name}
+        if self.summary is not None:
+            data["summary"] = self.summary.to_json()
+        if self.skipped is not None:
+            data["skipped"] = self.skipped
+        if self.extra:
+            data["extra"] = self.extra
+        return data
+
+
+class BenchError(RuntimeError):
+    """A scenario's build failed: the numbers would be meaningless."""
+
+
+@dataclass
+class Workspace:
+    """A generated workspace (``fixtures/generate.py`` layout: one project ``app``)."""
+
+    root: Path
+
+    @property
+    def out_dir(self) -> Path:
+        return self.root / "app" / "__generated__"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / ".cache" / "sodabuild"
+
+    def build_argv(self, *extra: str) -> list[str]:
+        return [sys.executable, "-m", "sodabuild", "build", "-w", str(self.root), "--json", *extra]
+
+    def build(self) -> Measurement:
+        measured = run_measured(self.build_argv())
+        if measured.returncode != 0:
+            raise BenchError(f"build failed ({measured.returncode}): {measured.stdout[-2000:]}")
+        return measured
+
+    def clean(self) -> None:
+        shutil.rmtree(self.out_dir, ignore_errors=True)
+        shutil.rmtree(self.cache_dir, ignore_errors=True)
+
+    def artifact(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.out_dir / "artifact.json").read_text())
+        return data
+
+
+def stats_of(measured: Measurement) -> dict[str, Any]:
+    """The ``stats`` object of a ``--json`` build."""
+    data: dict[str, Any] = json.loads(measured.stdout)["stats"]
+    return data
+
+
+# -- edits ------------------------------------------------------------------------------------
+
+
+def add_typename(text: str, line: int) -> str:
+    """Insert `` __typename`` after the first ``{`` at or after 1-based ``line``."""
+    lines = text.split("\n")
+    offset = sum(len(x) + 1 for x in lines[: line - 1])
+    brace = text.index("{", offset)
+    return text[: brace + 1] + " __typename" + text[brace + 1 :]
+
+
+@dataclass
+class Edit:
+    """Files to change for one repetition, and how to restore them."""
+
+    changes: dict[Path, str | None]  # new content, None = delete
+    originals: dict[Path, str | None] = field(default_factory=dict)
+
+    def apply(self) -> None:
+        for path, content in self.changes.items():
+            self.originals[path] = path.read_text() if path.exists() else None
+            if content is None:
+                path.unlink()
+            else:
+                path.write_text(content)
+
+    def revert(self) -> None:
+        for path, content in self.originals.items():
+            if content is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_text(content)
+
+
+def _modules(ws: Workspace) -> dict[str, list[dict[str, Any]]]:
+    by_module: dict[str, list[dict[str, Any]]] = {}
+    for element in ws.artifact()["elements"].values():
+        by_module.setdefault(element["module"], []).append(element)
+    return dict(sorted(by_module.items()))
+
+
+def _users(ws: Workspace) -> dict[str, int]:
+    users: dict[str, int] = {}
+    for element in ws.artifact()["elements"].values():
+        for fragment in element["fragments"]:
+            users[fragment] = users.get(fragment, 0) + 1
+    return users
+
+
+def _edit_elements(ws: Workspace, elements: list[dict[str, Any]]) -> Edit:
+    changes: dict[Path, str | None] = {}
+    for element in sorted(elements, key=lambda e: (e["module"], -e["line"])):
+        path = ws.root / "app" / element["module"]
+        text = changes.get(path) or path.read_text()
+        changes[path] = add_typename(text, element["line"])
+    return Edit(changes)
+
+
+def leaf_edit(ws: Workspace) -> Edit:
+    """An operation in a module no fragment user depends on."""
+    users = _users(ws)
+    for module, elements in _modules(ws).items():
+        if all(e["kind"] == "operation" for e in elements) and not any(
+            f"{module}::{e['binding']}" in users for e in elements
+        ):
+            return _edit_elements(ws, elements[:1])
+    raise BenchError("no leaf module found")
+
+
+def hub_fragment_edit(ws: Workspace) -> Edit:
+    """The fragment included in the most documents."""
+    users = _users(ws)
+    hub = max(sorted(users), key=lambda fragment: users[fragment])
+    element = ws.artifact()["elements"][hub]
+    return _edit_elements(ws, [element])
+
+
+def five_percent_edit(ws: Workspace) -> Edit:
+    """One definition in each of 5% of the modules (GraphQL modules, evenly spread)."""
+    modules = list(_modules(ws).items())
+    total = sum(1 for _ in (ws.root / "app").rglob("*.py"))
+    count = max(1, round(total * 0.05))
+    step = max(1, len(modules) // count)
+    chosen = [elements[0] for _, elements in modules[::step][:count]]
+    return _edit_elements(ws, chosen)
+
+
+def _added_path(ws: Workspace) -> Path:
+    packages = sorted(p for p in (ws.root / "app" / "src").iterdir() if p.is_dir())
+    return packages[0] / "bench_added_module.py"
+
+
+ADDED_SOURCE = (
+    "from sodabuild.graphql import gql\n\n"
+    'BenchAddedQuery = gql("query BenchAddedQuery { __typename }")\n'
+)
+
+
+def module_added(ws: Workspace) -> Edit:
+    return Edit({_added_path(ws): ADDED_SOURCE})
+
+
+# -- scenarios --------------------------------------------------------------------------------
+
+
+def measure_cold(ws: Workspace, reps: int) -> ScenarioResult:
+    runs = []
+    for _ in range(reps):
+        ws.clean()
+        runs.append(ws.build())
+    stats = stats_of(runs[-1])
+    return ScenarioResult("cold", summarize(runs), extra={"last_stats": stats})
+
+
+def measure_noop(ws: Workspace, reps: int) -> ScenarioResult:
+    ws.build()
+    runs = [ws.build() for _ in range(reps)]
+    stats = stats_of(runs[-1])
+    return ScenarioResult(
+        "noop",
+        summarize(runs),
+        extra={"cache_hit_ratio": stats.get("cache_hit_ratio"), "counts": stats["counts"]},
+    )
+
+
+def measure_edit(
+    name: str, ws: Workspace, reps: int, make: Callable[[Workspace], Edit]
+) -> ScenarioResult:
+    ws.build()
+    runs = []
+    for _ in range(reps):
+        edit = make(ws)
+        edit.apply()
+        try:
+            runs.append(ws.build())
+        finally:
+            edit.revert()
+        ws.build()
+    return ScenarioResult(name, summarize(runs), extra={"files_changed": len(make(ws).changes)})
+
+
+def measure_module_deleted(ws: Workspace, reps: int) -> ScenarioResult:
+    runs = []
+    for _ in range(reps):
+        added = module_added(ws)
+        added.apply()
+        ws.build()
+        removal = Edit({path: None for path in added.changes})
+        removal.apply()
+        runs.append(ws.build())
+    return ScenarioResult("module_deleted", summarize(runs))
+
+
+def measure_repeat(ws: Workspace, reps: int) -> ScenarioResult:
+    runs = []
+    firsts, seconds = [], []
+    for _ in range(reps):
+        measured = run_measured(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.inproc",
+                "repeat",
+                "-w",
+                str(ws.root),
+                "--builds",
+                "2",
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        if measured.returncode != 0:
+            raise BenchError(f"repeat failed: {measured.stderr[-2000:]}")
+        data = json.loads(measured.stdout)
+        firsts.append(data["walls_s"][0])
+        seconds.append(data["walls_s"][1])
+        runs.append(Measurement(data["walls_s"][1], data["cpus_s"][1], measured.peak_rss_mb, 0))
+    return ScenarioResult(
+        "repeat_in_session",
+        summarize(runs),
+        extra={"first_build_walls_s": firsts, "second_build_walls_s": seconds},
+    )
+
+
+def measure_discovery(ws: Workspace, reps: int) -> ScenarioResult:
+    runs = []
+    files = 0
+    for _ in range(reps):
+        measured = run_measured(
+            [sys.executable, "-m", "benchmarks.inproc", "discover", "-w", str(ws.root)],
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        if measured.returncode != 0:
+            raise BenchError(f"discovery failed: {measured.stderr[-2000:]}")
+        data = json.loads(measured.stdout)
+        files = data["files"]
+        runs.append(Measurement(data["wall_s"], data["cpu_s"], measured.peak_rss_mb, 0))
+    return ScenarioResult("discovery", summarize(runs), extra={"files": files})
+
+
+def measure_watch(ws: Workspace, reps: int) -> ScenarioResult:
+    help_text = subprocess.run(
+        [sys.executable, "-m", "sodabuild", "build", "--help"], capture_output=True, text=True
+    ).stdout
+    if "--watch" not in help_text:
+        return ScenarioResult("watch_latency", skipped="sodabuild has no watch mode yet")
+    return ScenarioResult("watch_latency", skipped="watch latency probe not implemented yet")
+
+
+SCENARIOS: dict[str, Callable[[Workspace, int], ScenarioResult]] = {
+    "cold": measure_cold,
+    "noop": measure_noop,
+    "repeat_in_session": measure_repeat,
+    "leaf_edit": lambda ws, reps: measure_edit("leaf_edit", ws, reps, leaf_edit),
+    "hub_fragment_edit": lambda ws, reps: measure_edit(
+        "hub_fragment_edit", ws, reps, hub_fragment_edit
+    ),
+    "five_percent_edit": lambda ws, reps: measure_edit(
+        "five_percent_edit", ws, reps, five_percent_edit
+    ),
+    "module_added": lambda ws, reps: measure_edit("module_added", ws, reps, module_added),
+    "module_deleted": measure_module_deleted,
+    "discovery": measure_discovery,
+    "watch_latency": measure_watch,
+}
