@@ -119,17 +119,23 @@ def _read_toml(path: Path, root: Path) -> tuple[dict[str, Any], str]:
         ) from None
 
 
+def _child(node: Any, part: str | int) -> tuple[bool, Any]:
+    if isinstance(node, dict):
+        return part in node, node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return True, node[part]
+    return False, None
+
+
 def _written_path(data: Any, loc: tuple[str | int, ...], missing: bool) -> tuple[str | int, ...]:
     """``loc`` cut where it stops naming data (pydantic adds union member tags to it)."""
     path: list[str | int] = []
     node = data
     for index, part in enumerate(loc):
-        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
-            node = node[part]
-        elif missing and index == len(loc) - 1:
-            pass
-        else:
+        found, child = _child(node, part)
+        if not found and not (missing and index == len(loc) - 1):
             break
+        node = child
         path.append(part)
     return tuple(path)
 
