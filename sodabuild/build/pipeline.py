@@ -543,22 +543,39 @@ class _Build:
     def prevalidate(
         self, loaded: LoadedSchema, refs: list[DefRef], validated: dict[tuple[str, str], bool]
     ) -> None:
-        """Validate the project's new documents on a process pool when there are many."""
+        """Prove most documents valid at once; what is left goes to a process pool if large.
+
+        First the whole project as one combined document (each definition traversed once,
+        see validate/combined.py); the documents it cannot vouch for are validated one by
+        one, on several processes when there are many. Failures end up in ``validate``,
+        which locates their diagnostics.
+        """
+        from sodabuild.validate.combined import known_valid
         from sodabuild.validate.parallel import passing
 
         assert loaded.schema is not None
-        pending: dict[tuple[str, str], tuple[str, bool]] = {}
+        candidates: dict[tuple[str, str], tuple[DefRef, Composed]] = {}
         for ref in refs:
             composed = self._composed.get(ref)
             if composed is None:
                 continue
             key = (composed.hash, loaded.hash)
-            if key not in validated and key not in pending:
+            if key not in validated and key not in candidates:
+                candidates[key] = (ref, composed)
+        if not candidates:
+            return
+        origins = {f"{ref.path}::{ref.name}": ref for ref in self._parsed}
+        proven = known_valid(loaded.schema, list(candidates.values()), origins)
+        self.validated_count += len(candidates)
+        pending: dict[tuple[str, str], tuple[str, bool]] = {}
+        for index, (key, (_, composed)) in enumerate(candidates.items()):
+            if index in proven:
+                validated[key] = True
+            else:
                 pending[key] = (composed.document, composed.kind == "fragment")
         results = passing(loaded.schema, list(pending.values()))
         if results is None:
             return
-        self.validated_count += len(results)
         for key, ok in zip(pending, results, strict=True):
             if ok:
                 validated[key] = True
@@ -581,7 +598,6 @@ class _Build:
         diagnostics = validate_composed(
             loaded.schema, composed, self.host(), (ref.path, definition.line, definition.column)
         )
-        self.validated_count += 1
         for diagnostic in diagnostics:
             self.report(diagnostic)
         if not diagnostics:

@@ -57,6 +57,8 @@ class Parsed:
     locals: tuple[Piece, ...]
     #: Fragment spreads of the main and the local definitions, in document order.
     spreads: tuple[FragmentSpreadNode, ...]
+    #: Local fragments no spread chain from the main definition reaches.
+    unreachable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,9 @@ class Composed:
     document: str
     hash: str
     variables: tuple[tuple[str, str, str | None], ...] = field(default=())
+    #: Some fragment in the document is defined locally but reached by no spread (an
+    #: operation document with one fails NoUnusedFragments).
+    has_unreachable: bool = False
 
     @property
     def nodes(self) -> tuple[OperationDefinitionNode | FragmentDefinitionNode, ...]:
@@ -172,9 +177,20 @@ def parse_definition(
         for node in local_nodes
     )
     spreads: list[FragmentSpreadNode] = []
+    edges: dict[str, set[str]] = {}
     for node in [main, *local_nodes]:
-        spreads.extend(spreads_of(node))
-    return Parsed(main, print_ast(main), locals_, tuple(spreads)), []
+        found = spreads_of(node)
+        spreads.extend(found)
+        edges[node.name.value if node.name else ""] = {s.name.value for s in found}
+    reached: set[str] = set()
+    stack = [main.name.value if main.name else ""]
+    while stack:
+        for name in edges.get(stack.pop(), ()):
+            if name not in reached:
+                reached.add(name)
+                stack.append(name)
+    unreachable = tuple(p.name for p in locals_ if p.name not in reached)
+    return Parsed(main, print_ast(main), locals_, tuple(spreads), unreachable), []
 
 
 def compose(
@@ -294,6 +310,10 @@ def compose(
         return None, problems + clashes[:1]
     ordered = tuple(pieces[name] for name in sorted(pieces))
     document = "\n\n".join([parsed.main_text, *(piece.text for piece in ordered)])
+    has_unreachable = bool(parsed.unreachable) or any(
+        available[name][1].has_unreachable  # type: ignore[union-attr]
+        for name in used_args
+    )
     main = parsed.main
     if isinstance(main, OperationDefinitionNode):
         variables = tuple(
@@ -315,6 +335,7 @@ def compose(
             document,
             document_hash(document),
             variables,
+            has_unreachable,
         )
     else:
         composed = Composed(
@@ -327,5 +348,6 @@ def compose(
             ordered,
             document,
             document_hash(document),
+            has_unreachable=has_unreachable,
         )
     return composed, problems

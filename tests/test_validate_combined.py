@@ -1,0 +1,110 @@
+"""The combined-document fast path never vouches for a document that fails on its own."""
+
+from __future__ import annotations
+
+from graphql import build_schema, validate
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sodabuild.compose.document import Composed, compose, parse_definition
+from sodabuild.validate.combined import known_valid
+from sodabuild.validate.documents import FRAGMENT_RULES, OPERATION_RULES
+
+SCHEMA = build_schema(
+    """
+    type Query { viewer: User, user(id: ID!): User }
+    type User { id: ID!, name: String, age: Int, friend: User }
+    """
+)
+
+
+class Pool:
+    """Builds composed definitions with distinct sources, like the build does."""
+
+    def __init__(self) -> None:
+        self.origins: dict[str, str] = {}
+        self.by_name: dict[str, Composed] = {}
+
+    def add(self, key: str, text: str, *args: str) -> Composed:
+        parsed, problems = parse_definition(text, key, key)
+        assert parsed is not None and not problems
+        composed, problems = compose(parsed, key, [self.by_name[a] for a in args], list(args))
+        assert composed is not None, problems
+        self.origins[key] = key
+        self.by_name[key] = composed
+        return composed
+
+
+def alone_ok(composed: Composed) -> bool:
+    rules = OPERATION_RULES if composed.kind == "operation" else FRAGMENT_RULES
+    return not validate(SCHEMA, composed.ast(), rules)
+
+
+def test_all_valid_documents_are_proven() -> None:
+    pool = Pool()
+    pool.add("F", "fragment F on User { id name }")
+    pool.add("G", "fragment G on User { friend { ...F } }", "F")
+    pool.add("Q", "query Q { viewer { ...G } }", "G")
+    docs = [(k, c) for k, c in pool.by_name.items()]
+    assert known_valid(SCHEMA, docs, pool.origins) == {0, 1, 2}
+
+
+def test_an_error_excludes_exactly_the_documents_that_contain_it() -> None:
+    pool = Pool()
+    pool.add("Bad", "fragment Bad on User { nope }")
+    pool.add("Good", "fragment Good on User { id }")
+    pool.add("UsesBad", "query UsesBad { viewer { ...Bad } }", "Bad")
+    pool.add("UsesGood", "query UsesGood { viewer { ...Good } }", "Good")
+    docs = list(pool.by_name.items())
+    proven = known_valid(SCHEMA, docs, pool.origins)
+    assert {docs[i][0] for i in proven} == {"Good", "UsesGood"}
+
+
+def test_operation_level_errors_are_not_hidden() -> None:
+    pool = Pool()
+    pool.add("NeedsVar", "fragment NeedsVar on Query { user(id: $id) { id } }")
+    pool.add("Missing", "query Missing { ...NeedsVar }", "NeedsVar")
+    pool.add("Declared", "query Declared($id: ID!) { ...NeedsVar }", "NeedsVar")
+    docs = list(pool.by_name.items())
+    proven = {docs[i][0] for i in known_valid(SCHEMA, docs, pool.origins)}
+    assert "Missing" not in proven
+    assert not alone_ok(pool.by_name["Missing"])
+
+
+def test_clashing_names_and_unreachable_locals_are_left_to_the_slow_path() -> None:
+    pool = Pool()
+    pool.add("A", "query A { viewer { ...L } } fragment L on User { id }")
+    pool.add("B", "query B { viewer { ...L } } fragment L on User { name }")
+    pool.add("C", "query C { viewer { id } } fragment Unused on User { id }")
+    docs = list(pool.by_name.items())
+    assert known_valid(SCHEMA, docs, pool.origins) == set()
+    assert not alone_ok(pool.by_name["C"])  # NoUnusedFragments: decided per document
+
+
+FIELDS = st.sampled_from(["id", "name", "age", "nope", "friend { id }", "name: age", "id(x: 1)"])
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(
+    fragments=st.lists(st.lists(FIELDS, min_size=1, max_size=3), min_size=1, max_size=4),
+    operations=st.lists(
+        st.tuples(st.lists(st.integers(0, 3), min_size=1, max_size=3), st.booleans()),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_combined_pass_implies_document_pass(
+    fragments: list[list[str]], operations: list[tuple[list[int], bool]]
+) -> None:
+    pool = Pool()
+    for i, fields in enumerate(fragments):
+        pool.add(f"F{i}", f"fragment F{i} on User {{ {' '.join(fields)} }}")
+    for k, (spreads, with_var) in enumerate(operations):
+        used = sorted({f"F{s % len(fragments)}" for s in spreads})
+        variable = "($id: ID!)" if with_var else ""
+        field = "user(id: $id)" if with_var else "viewer"
+        body = " ".join(f"...{name}" for name in used)
+        pool.add(f"Q{k}", f"query Q{k}{variable} {{ {field} {{ {body} }} }}", *used)
+    docs = list(pool.by_name.items())
+    for index in known_valid(SCHEMA, docs, pool.origins):
+        assert alone_ok(docs[index][1]), docs[index][0]
