@@ -18,18 +18,17 @@ from typing import Any
 
 
 def _repeat(workspace: Path, builds: int) -> dict[str, Any]:
-    from sodabuild.build import build_workspace
-    from sodabuild.config import find_workspace_file, load_workspace
-    from sodabuild.rules.load import load_rules
+    """Builds in one long-lived session (the first one may start warm from the cache)."""
+    from sodabuild.session.session import BuilderSession
 
-    resolved = load_workspace(find_workspace_file(Path.cwd(), workspace))
-    rules = load_rules(Path(resolved.root), list(resolved.rule_dirs))
+    session = BuilderSession(workspace)
+    session.load()
     walls: list[float] = []
     cpus: list[float] = []
     ok = True
     for _ in range(builds):
         wall, cpu = time.perf_counter(), time.process_time()
-        result = build_workspace(resolved, rules)
+        result = session.update()
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
         ok = ok and result.ok

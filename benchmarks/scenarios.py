@@ -10,9 +10,12 @@ repetition starts from the same state.
 from __future__ import annotations
 
 import json
+import queue
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,13 +283,77 @@ def measure_discovery(ws: Workspace, reps: int) -> ScenarioResult:
     return ScenarioResult("discovery", summarize(runs), extra={"files": files})
 
 
+def _line_reader(proc: subprocess.Popen[str]) -> queue.Queue[str]:
+    """A thread drains the child's stdout into a queue (no select on a buffered pipe)."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def _wait_for_line(lines: queue.Queue[str], needle: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if needle in lines.get(timeout=0.5):
+                return True
+        except queue.Empty:
+            continue
+    return False
+
+
 def measure_watch(ws: Workspace, reps: int) -> ScenarioResult:
+    """File saved -> artifact on disk updated, with ``sodabuild build --watch`` running."""
+    import signal
+
     help_text = subprocess.run(
         [sys.executable, "-m", "sodabuild", "build", "--help"], capture_output=True, text=True
     ).stdout
     if "--watch" not in help_text:
         return ScenarioResult("watch_latency", skipped="sodabuild has no watch mode yet")
-    return ScenarioResult("watch_latency", skipped="watch latency probe not implemented yet")
+    ws.build()
+    artifact = ws.out_dir / "artifact.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sodabuild", "build", "--watch", "-w", str(ws.root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    runs: list[Measurement] = []
+    lines = _line_reader(proc)
+    try:
+        if not _wait_for_line(lines, "watching", 600):
+            raise BenchError("watch mode did not start")
+        for _ in range(reps):
+            for step in ("apply", "revert"):
+                edit = leaf_edit(ws) if step == "apply" else None
+                before = artifact.read_bytes()
+                started = time.perf_counter()
+                if edit is not None:
+                    edit.apply()
+                    reverting = edit
+                else:
+                    reverting.revert()
+                while artifact.read_bytes() == before:
+                    if time.perf_counter() - started > 120:
+                        raise BenchError("watch mode did not update the artifact")
+                    time.sleep(0.001)
+                latency = time.perf_counter() - started
+                if step == "apply":
+                    runs.append(Measurement(latency, latency, 0.0, 0))
+                time.sleep(0.3)  # let the watcher settle before the next save
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return ScenarioResult("watch_latency", summarize(runs), extra={"edit": "leaf operation"})
 
 
 SCENARIOS: dict[str, Callable[[Workspace, int], ScenarioResult]] = {

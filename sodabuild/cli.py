@@ -85,49 +85,6 @@ def _guarded(as_json: bool, action: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def _peak_rss_mb() -> dict[str, float]:
-    import resource
-
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"peak_rss_mb": round(own, 1), "peak_rss_workers_mb": round(children, 1)}
-
-
-def _summary(result: Any, check: bool, elapsed: float) -> dict[str, Any]:
-    """The ``--json`` object (also the body of a ``--profile`` record)."""
-    counts = result.counts
-    lookups = counts["cache_hits"] + counts["cache_misses"]
-    return {
-        "ok": result.ok,
-        "workspace": result.workspace,
-        "check": check,
-        "projects": [
-            {
-                "name": p.name,
-                "root": p.root,
-                "out_dir": p.out_dir,
-                "outputs": p.outputs,
-                "elements": p.elements,
-                "modules": p.modules,
-                "written": p.wrote,
-                "files_written": len(p.written),
-                "files_unchanged": len(p.unchanged),
-                "files_removed": len(p.removed),
-                "stale": p.stale,
-                "diagnostics": [d.to_json() for d in p.diagnostics],
-            }
-            for p in result.projects
-        ],
-        "stats": {
-            "timings_ms": {k: round(v * 1000, 3) for k, v in result.timings.items()},
-            "counts": counts,
-            "cache_hit_ratio": round(counts["cache_hits"] / lookups, 4) if lookups else None,
-            "wall_ms": round(elapsed * 1000, 3),
-            **_peak_rss_mb(),
-        },
-    }
-
-
 def _write_profile(result: Any, summary: dict[str, Any]) -> str:
     """Append-only instrumentation archive: one JSON record per profiled build."""
     import datetime
@@ -163,6 +120,50 @@ def _load(workspace: Path | None) -> Any:
     return load_workspace(find_workspace_file(Path.cwd(), workspace))
 
 
+IncrementalOption = Annotated[
+    bool,
+    typer.Option(
+        "--incremental/--no-incremental",
+        help="Reuse the persistent cache (default), or build clean (the cache is rewritten).",
+    ),
+]
+CacheDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--incremental-cache-dir",
+        help="Cache directory (default: [workspace] cache_dir, .cache/sodabuild).",
+        show_default=False,
+    ),
+]
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    from sodabuild.build.summary import render
+
+    if as_json:
+        _print_json(summary)
+    else:
+        for line in render(summary):
+            typer.echo(line)
+
+
+def _try_no_op(
+    workspace: Path | None, projects: list[str] | None, check: bool, cache_dir: Path | None
+) -> dict[str, Any] | None:
+    """The stat-only no-op check; None when anything changed (or cannot be proven unchanged)."""
+    from sodabuild.config.find import find_workspace_file
+    from sodabuild.session.fastpath import cache_dir_of, no_op_summary
+
+    try:
+        workspace_file = find_workspace_file(Path.cwd(), workspace)
+    except SodabuildError:
+        return None
+    directory = cache_dir_of(workspace_file, cache_dir)
+    if directory is None:
+        return None
+    return no_op_summary(workspace_file, directory, tuple(projects or ()), check)
+
+
 @app.command()
 def build(
     workspace: WorkspaceOption = None,
@@ -177,6 +178,18 @@ def build(
             "--check", help="Build in memory; exit 1 if outputs on disk are stale. Writes nothing."
         ),
     ] = False,
+    incremental: IncrementalOption = True,
+    cache_dir: CacheDirOption = None,
+    watch: Annotated[
+        bool,
+        typer.Option("--watch", help="Build, then rebuild on every change until Ctrl-C."),
+    ] = False,
+    show_cache: Annotated[
+        bool,
+        typer.Option(
+            "--show-cache", help="Print the cache location, entries, size and keys; no build."
+        ),
+    ] = False,
     profile: Annotated[
         bool,
         typer.Option(
@@ -186,57 +199,81 @@ def build(
     ] = False,
 ) -> None:
     """Build the workspace's projects: discover, scan, resolve, compose, validate, emit, write."""
-    from sodabuild.build import build_workspace
-    from sodabuild.rules.load import load_rules
-
     started = time.perf_counter()
+    if watch:
+        from sodabuild.session.watch import watch_workspace
+
+        code = _guarded(
+            as_json,
+            lambda: watch_workspace(
+                workspace, project, incremental=incremental, cache_dir=cache_dir, as_json=as_json
+            ),
+        )
+        raise typer.Exit(code)
+    if incremental and not show_cache and not profile:
+        previous = _try_no_op(workspace, project, check, cache_dir)
+        if previous is not None:
+            from sodabuild.build.summary import no_op_summary
+
+            summary = no_op_summary(previous, time.perf_counter() - started, check)
+            _print_summary(summary, as_json)
+            raise typer.Exit(EXIT_OK if summary["ok"] else EXIT_SOURCE_ERRORS)
+
+    from sodabuild.build.summary import build_summary
+    from sodabuild.session.session import BuilderSession
+    from sodabuild.session.store import cache_lock
+
+    session = BuilderSession(
+        workspace, projects=project, incremental=incremental, cache_dir=cache_dir
+    )
+    _guarded(as_json, session.load)
+    assert session.cache is not None
+    if show_cache:
+        _print_json(session.cache_report())
+        raise typer.Exit(EXIT_OK)
+
+    def waiting() -> None:
+        typer.echo(
+            f"sodabuild: waiting for another sodabuild process ({session.cache_dir()}/lock)",
+            err=True,
+        )
 
     def run() -> Any:
-        resolved = _load(workspace)
-        rules = load_rules(Path(resolved.root), list(resolved.rule_dirs))
-        return build_workspace(resolved, rules, project, check=check)
+        with cache_lock(session.cache_dir(), on_wait=waiting):
+            result = session.update(check=check)
+            notes = session.cache.notes if session.cache else []
+            summary = build_summary(result, check, time.perf_counter() - started, notes)
+            session.dispose(summary)
+        return result, summary
 
-    result = _guarded(as_json, run)
-    elapsed = time.perf_counter() - started
-    code = EXIT_OK if result.ok else EXIT_SOURCE_ERRORS
-    summary = _summary(result, check, elapsed)
+    result, summary = _guarded(as_json, run)
     if profile:
         record = _write_profile(result, summary)
         if not as_json:
             typer.echo(f"profile: {record}")
-    if as_json:
-        _print_json(summary)
-        raise typer.Exit(code)
-    for p in result.projects:
-        for diagnostic in p.diagnostics:
-            typer.echo(diagnostic.render())
-    for p in result.projects:
-        if check:
-            state = f"{len(p.stale)} stale" if p.stale else "up to date"
-        elif p.wrote:
-            state = f"{len(p.written)} written, {len(p.unchanged)} unchanged" + (
-                f", {len(p.removed)} removed" if p.removed else ""
-            )
-        else:
-            state = "not written (errors; previous outputs kept)"
-        errors = sum(1 for d in p.diagnostics if d.severity == "error")
-        warnings = len(p.diagnostics) - errors
-        notes = []
-        if errors:
-            notes.append(f"{errors} error{'s' * (errors != 1)}")
-        if warnings:
-            notes.append(f"{warnings} warning{'s' * (warnings != 1)}")
-        if not p.ok and not errors:
-            notes.append(f"{p.failed_definitions} definitions fail in other projects' sources")
-        suffix = f" [{', '.join(notes)}]" if notes else ""
-        typer.echo(
-            f"{p.name}: {p.elements} elements from {p.modules} modules -> {p.out_dir} "
-            f"({state}){suffix}"
-        )
-        for path in p.stale:
-            typer.echo(f"  stale: {path}")
-    typer.echo(f"{'ok' if result.ok else 'failed'} in {elapsed:.2f}s")
-    raise typer.Exit(code)
+    _print_summary(summary, as_json)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_SOURCE_ERRORS)
+
+
+@app.command()
+def clean(workspace: WorkspaceOption = None, cache_dir: CacheDirOption = None) -> None:
+    """Remove the workspace's cache directory (outputs are kept)."""
+    from sodabuild.session.session import clean_cache
+
+    def run() -> Path:
+        from sodabuild.config.find import find_workspace_file
+        from sodabuild.session.fastpath import cache_dir_of
+
+        workspace_file = find_workspace_file(Path.cwd(), workspace)
+        directory = cache_dir_of(workspace_file, cache_dir)
+        if directory is None:  # the TOML does not parse: let the loader say why
+            resolved = _load(workspace)
+            return Path(str(resolved.root)) / str(resolved.cache_dir)
+        return directory
+
+    directory = _guarded(False, run)
+    removed = clean_cache(directory)
+    typer.echo(f"{'removed' if removed else 'no cache at'} {directory}")
 
 
 @config_app.command("show")

@@ -53,6 +53,8 @@ CODES: dict[str, str] = {
     "GQL_FRAGMENT_NAME_CLASH": "two different fragments with one name meet in a composed document",
     "IMPORT_UNRESOLVED": "an import needed to resolve a fragment argument cannot be resolved",
     "OUTPUT_WRITE": "an output file could not be written",
+    # cache (warnings)
+    "CACHE_PURGED": "the cache was corrupt or from another version; it was purged and rebuilt",
 }
 
 CONFIG_CODES = frozenset(

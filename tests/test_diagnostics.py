@@ -33,7 +33,8 @@ CASES = sorted(p for p in CASES_DIR.iterdir() if (p / "expected.json").is_file()
 VALID = CASES_DIR / "valid"
 #: Codes that no fixture case has to produce (OUTPUT_WRITE needs an unwritable disk,
 #: USAGE is tested with ``-p nonexistent`` on the valid case below).
-NOT_COVERED_BY_CASES = {"OUTPUT_WRITE", "USAGE"}
+#: CACHE_PURGED is about the cache, not the sources: tests/test_session.py covers it.
+NOT_COVERED_BY_CASES = {"OUTPUT_WRITE", "USAGE", "CACHE_PURGED"}
 
 Key = tuple[str, str | None, int | None, int | None]
 

@@ -10,6 +10,7 @@ can cache them per module and per definition.
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sodabuild.build.sources import SourceStore
+from sodabuild.build.state import STATE_VERSION, ComposedEntry, WarmState, digest
 from sodabuild.config.locate import locate
 from sodabuild.config.model import ResolvedProject, ResolvedWorkspace
 from sodabuild.diagnostics import Diagnostic, Severity, SodabuildError
@@ -27,7 +29,9 @@ from sodabuild.graph import DefinitionGraph, ModuleGraph
 from sodabuild.resolve import DefRef, ModRef, ModuleResolver, NameResolver, Unresolved
 from sodabuild.rules.load import RuleSet
 from sodabuild.rules.model import Rule
-from sodabuild.scan import GqlDefinition, ModuleScan, prefilter
+from sodabuild.scan import GqlDefinition, ModuleScan
+from sodabuild.session.fingerprint import DirStamp, Stamp, content_hash
+from sodabuild.validate.schema import schema_hash
 from sodabuild.write import check_outputs, write_outputs
 
 if TYPE_CHECKING:
@@ -70,6 +74,7 @@ class BuildResult:
     module_graph: ModuleGraph
     definition_graph: DefinitionGraph
     check: bool = False
+    state: WarmState | None = None
 
     @property
     def ok(self) -> bool:
@@ -149,8 +154,10 @@ class _Build:
         rules: RuleSet,
         selected: list[ResolvedProject],
         check: bool,
+        warm: WarmState | None = None,
     ) -> None:
         self.workspace = workspace
+        self.warm = warm if warm is not None and warm.version == STATE_VERSION else None
         self.root = Path(workspace.root)
         self.rules = rules
         self.selected = selected
@@ -159,7 +166,16 @@ class _Build:
         self.owners = sorted(
             workspace.projects, key=lambda p: (-len(p.root if p.root != "." else ""), p.name)
         )
-        self.store = SourceStore(self.root, self._gql_modules_for)
+        self.store = SourceStore(self.root, self._gql_modules_for, warm=self.warm)
+        self.cache = self.store.cache
+        self.dir_stamps: dict[str, DirStamp] = {}
+        self._keys: dict[DefRef, str] = {}
+        self._targets: dict[DefRef, tuple[DefRef, ...]] = {}
+        self._warnings: dict[DefRef, tuple[Diagnostic, ...]] = {}
+        self._good_schemas: set[str] = set()
+        self.output_stamps: dict[str, Stamp] = {}
+        self.validated_ok: set[tuple[str, str]] = set()
+        self.started_ns = time.time_ns()
         self.resolvers = {p.name: self._resolver(p) for p in workspace.projects}
         self.names = NameResolver(self._scan_reporting, self._resolver_for)
         self.module_graph = ModuleGraph()
@@ -293,6 +309,7 @@ class _Build:
             matcher,
             suffixes,
             skip_dirs=(project.out_dir, self.workspace.cache_dir),
+            dir_stamps=self.dir_stamps,
         )
         self.store.add_known(files)
         return files
@@ -301,8 +318,7 @@ class _Build:
         marker = rule.discovery.prefilter.encode()
         refs: list[DefRef] = []
         for path in files:
-            data = self.store.data(path)
-            if data is None or not prefilter(data, marker):
+            if not self.store.has_marker(path, marker):
                 continue
             self.scan_diagnostics(path)
             scan = self.store.scan(path)
@@ -432,7 +448,6 @@ class _Build:
             return self._composed[ref]
         from sodabuild.compose.document import compose
 
-        parsed = self.parsed(ref)
         definition = self.definition(ref)
         self._in_progress.append(ref)
         args: list[Composed | None] = []
@@ -464,24 +479,81 @@ class _Build:
             identities.append(target)
         self._in_progress.pop()
         self.definition_graph.link(ref, tuple(targets))
+        key: str | None = None
+        if all(arg is not None for arg in args):
+            key = digest(
+                [definition.source, *(f"{t.path}::{t.name}={self._keys[t]}" for t in targets)]
+            )
+        entry = self.warm.composed.get(ref) if self.warm and key else None
+        if entry is not None and entry.key == key:
+            self.cache.hit()
+            cached: Composed = entry.composed  # type: ignore[assignment]
+            for warning in entry.warnings:
+                self.report(warning)
+            self._record(ref, key, cached, entry.warnings, tuple(targets))
+            return cached
+        parsed = self.parsed(ref)
         if parsed is None:
             self._composed[ref] = None
             return None
+        self.cache.miss()
         scan = self.store.scan(ref.path)
         bound = scan.bound_names() if scan else frozenset()
         result, problems = compose(parsed, ref, args, identities, bound)
-        for problem in problems:
-            self.report(self.problem(problem, ref, definition))
+        diagnostics = [self.problem(problem, ref, definition) for problem in problems]
+        for diagnostic in diagnostics:
+            self.report(diagnostic)
+        if result is None or key is None:
+            self._composed[ref] = None
+            return None
+        self._record(ref, key, result, tuple(diagnostics), tuple(targets))
+        return result
+
+    def _record(
+        self,
+        ref: DefRef,
+        key: str,
+        result: Composed,
+        warnings: tuple[Diagnostic, ...],
+        targets: tuple[DefRef, ...],
+    ) -> None:
+        self._composed[ref] = result
+        self._keys[ref] = key
+        self._warnings[ref] = warnings
+        self._targets[ref] = targets
+
+    def full(self, ref: DefRef) -> Composed:
+        """The composed definition with its AST (a cache hit has none: compose it again)."""
+        from sodabuild.compose.document import compose
+
+        current = self._composed[ref]
+        assert current is not None
+        if current.has_ast:
+            return current
+        parsed = self.parsed(ref)
+        assert parsed is not None
+        targets = self._targets[ref]
+        args = [self.full(target) for target in targets]
+        scan = self.store.scan(ref.path)
+        bound = scan.bound_names() if scan else frozenset()
+        result, _ = compose(parsed, ref, args, list(targets), bound)
+        assert result is not None and result.hash == current.hash, ref
         self._composed[ref] = result
         return result
 
     def duplicates(self, project: ResolvedProject, refs: list[DefRef]) -> None:
         first: dict[str, DefRef] = {}
         for ref in refs:
+            composed = self._composed.get(ref)
             parsed = self._parsed.get(ref)
-            if parsed is None or parsed.main.kind != "operation_definition":
+            if composed is not None:
+                if composed.kind != "operation":
+                    continue
+                name = composed.name
+            elif parsed is not None and parsed.main.kind == "operation_definition":
+                name = parsed.main.name.value if parsed.main.name else ""
+            else:
                 continue
-            name = parsed.main.name.value if parsed.main.name else ""
             if name in first:
                 other = first[name]
                 original = self.definition(other)
@@ -501,9 +573,8 @@ class _Build:
             else:
                 first[name] = ref
 
-    def schema(self, project: ResolvedProject) -> LoadedSchema | None:
-        from sodabuild.validate.schema import load_schema
-
+    def schema_files(self, project: ResolvedProject) -> list[tuple[str, bytes]] | None:
+        """The project's schema files as (path, bytes); None after reporting what is missing."""
         if not project.schema_paths:
             file, line, column = config_location(self.workspace, project, "schema")
             self.report(
@@ -517,7 +588,14 @@ class _Build:
                 )
             )
             return None
-        missing = [p for p in project.schema_paths if not (self.root / p).is_file()]
+        files: list[tuple[str, bytes]] = []
+        missing = []
+        for path in project.schema_paths:
+            data = self.store.data(path)
+            if data is None:
+                missing.append(path)
+            else:
+                files.append((path, data))
         if missing:
             file, line, column = config_location(self.workspace, project, "schema")
             for path in missing:
@@ -532,17 +610,26 @@ class _Build:
                     )
                 )
             return None
-        key = project.schema_paths
+        return files
+
+    def schema(self, files: list[tuple[str, bytes]]) -> LoadedSchema:
+        """Build (once per build) the schema of these files; its diagnostics are reported."""
+        from sodabuild.validate.schema import load_schema
+
+        key = tuple(path for path, _ in files)
         if key not in self._schemas:
-            self._schemas[key] = load_schema(self.root, key)
-        loaded = self._schemas[key]
-        for diagnostic in loaded.diagnostics:
-            self.report(diagnostic)
-        return loaded if loaded.schema is not None else None
+            self._schemas[key] = load_schema(files)
+            for diagnostic in self._schemas[key].diagnostics:
+                self.report(diagnostic)
+        return self._schemas[key]
 
     def prevalidate(
-        self, loaded: LoadedSchema, refs: list[DefRef], validated: dict[tuple[str, str], bool]
-    ) -> None:
+        self,
+        files: list[tuple[str, bytes]],
+        schema_hash: str,
+        refs: list[DefRef],
+        validated: dict[tuple[str, str], bool],
+    ) -> LoadedSchema | None:
         """Prove most documents valid at once; what is left goes to a process pool if large.
 
         First the whole project as one combined document (each definition traversed once,
@@ -553,17 +640,31 @@ class _Build:
         from sodabuild.validate.combined import known_valid
         from sodabuild.validate.parallel import passing
 
-        assert loaded.schema is not None
         candidates: dict[tuple[str, str], tuple[DefRef, Composed]] = {}
         for ref in refs:
             composed = self._composed.get(ref)
             if composed is None:
                 continue
-            key = (composed.hash, loaded.hash)
-            if key not in validated and key not in candidates:
+            key = (composed.hash, schema_hash)
+            if key in validated:
+                continue
+            if self.warm is not None and key in self.warm.validated:
+                self.cache.hit()
+                validated[key] = True
+                continue
+            if key not in candidates:
+                self.cache.miss()
                 candidates[key] = (ref, composed)
+        if not candidates and (self.warm is None or schema_hash not in self.warm.validated_schemas):
+            # nothing to validate, but a schema never seen before is still checked
+            loaded = self.schema(files)
+            return loaded if loaded.schema is not None else None
         if not candidates:
-            return
+            return None
+        loaded = self.schema(files)
+        if loaded.schema is None:
+            return None
+        candidates = {key: (ref, self.full(ref)) for key, (ref, _) in candidates.items()}
         origins = {f"{ref.path}::{ref.name}": ref for ref in self._parsed}
         proven = known_valid(loaded.schema, list(candidates.values()), origins)
         self.validated_count += len(candidates)
@@ -575,34 +676,77 @@ class _Build:
                 pending[key] = (composed.document, composed.kind == "fragment")
         results = passing(loaded.schema, list(pending.values()))
         if results is None:
-            return
+            return loaded
         for key, ok in zip(pending, results, strict=True):
             if ok:
                 validated[key] = True
+        return loaded
 
     def validate(
         self,
         ref: DefRef,
         composed: Composed,
-        loaded: LoadedSchema,
+        files: list[tuple[str, bytes]],
+        schema_hash: str,
         validated: dict[tuple[str, str], bool],
     ) -> bool:
         """Known-good documents pass; others are validated here on located ASTs."""
         from sodabuild.validate.documents import validate_composed
 
-        key = (composed.hash, loaded.hash)
+        key = (composed.hash, schema_hash)
         if validated.get(key):
             return True
+        loaded = self.schema(files)
+        if loaded.schema is None:
+            return False
         definition = self.definition(ref)
-        assert loaded.schema is not None
         diagnostics = validate_composed(
-            loaded.schema, composed, self.host(), (ref.path, definition.line, definition.column)
+            loaded.schema,
+            self.full(ref),
+            self.host(),
+            (ref.path, definition.line, definition.column),
         )
         for diagnostic in diagnostics:
             self.report(diagnostic)
         if not diagnostics:
             validated[key] = True
         return not diagnostics
+
+    def _stamp_outputs(self, out_dir: str, files: dict[str, bytes]) -> None:
+        for rel, data in files.items():
+            path = f"{out_dir}/{rel}"
+            try:
+                stat = os.stat(self.root / path)
+            except OSError:
+                continue
+            self.output_stamps[path] = Stamp(
+                stat.st_size, stat.st_mtime_ns, stat.st_ino, content_hash(data)
+            )
+
+    def warm_state(self) -> WarmState:
+        """What this build leaves for the next one."""
+        from sodabuild.session.fingerprint import dir_stamp
+
+        dirs = dict(self.dir_stamps)
+        for directory in self.store.probed_dirs:
+            dirs.setdefault(directory, dir_stamp(str(self.root / directory)))
+        state = WarmState(
+            recorded_ns=self.started_ns,
+            files=dict(self.store.stamps),
+            dirs=dirs,
+            scans=dict(self.store.scans_used),
+            markers=dict(self.store.markers_used),
+            composed={
+                ref: ComposedEntry(self._keys[ref], composed.stripped(), self._warnings[ref])
+                for ref, composed in self._composed.items()
+                if composed is not None and ref in self._keys
+            },
+            validated=set(self.validated_ok),
+            validated_schemas=set(self._good_schemas),
+            outputs=dict(self.output_stamps),
+            outputs_recorded_ns=time.time_ns(),
+        )
+        return state
 
     def element(self, ref: DefRef, composed: Composed, project: ResolvedProject) -> Element:
         definition = self.definition(ref)
@@ -658,32 +802,37 @@ class _Build:
                 result.modules += len(files)
                 self.duplicates(project, refs)
                 with self.timer.phase("validate"):
-                    loaded = self.schema(project)
-                    if loaded is not None:
-                        self.prevalidate(loaded, refs, validated)
+                    schema_files = self.schema_files(project)
+                    schema_id = schema_hash(schema_files) if schema_files is not None else ""
+                    if schema_files is not None:
+                        self.prevalidate(schema_files, schema_id, refs, validated)
+                    built = self._schemas.get(tuple(p for p, _ in schema_files or ()))
+                    schema_ok = schema_files is not None and not (
+                        built is not None and built.schema is None
+                    )
                 elements: list[Element] = []
                 for ref in refs:
                     composed = self._composed.get(ref)
                     if composed is None:
                         result.failed_definitions += 1
                         continue
-                    if loaded is None:
+                    if not schema_ok or schema_files is None:
                         continue
                     with self.timer.phase("validate"):
-                        ok = self.validate(ref, composed, loaded, validated)
+                        ok = self.validate(ref, composed, schema_files, schema_id, validated)
                     if not ok:
                         result.failed_definitions += 1
                         continue
                     elements.append(self.element(ref, composed, project))
                 result.elements += len(elements)
+                if schema_ok:
+                    self._good_schemas.add(schema_id)
                 with self.timer.phase("emit"):
-                    files_out, chunks_dir = emit_project(
-                        project.name, loaded.hash if loaded else "", elements, rule
-                    )
+                    files_out, chunks_dir = emit_project(project.name, schema_id, elements, rule)
                 out_dir = self.root / project.out_dir
                 for output in rule.outputs:
                     result.outputs[output.kind] = f"{project.out_dir}/{output.path}"
-                if loaded is None or not result.ok:
+                if not schema_ok or not result.ok:
                     continue
                 with self.timer.phase("write"):
                     if self.check:
@@ -692,11 +841,25 @@ class _Build:
                             for rel in check_outputs(out_dir, files_out, chunks_dir)
                         )
                     else:
-                        report = write_outputs(out_dir, files_out, chunks_dir)
+                        try:
+                            report = write_outputs(out_dir, files_out, chunks_dir)
+                        except OSError as exc:
+                            where = Path(exc.filename or out_dir)
+                            self.report(
+                                Diagnostic(
+                                    "OUTPUT_WRITE",
+                                    f"cannot write outputs: {exc.strerror or exc}",
+                                    os.path.relpath(where, self.root),
+                                    hint="check permissions and free space of the out_dir",
+                                )
+                            )
+                            continue
                         result.written.extend(report.written)
                         result.unchanged.extend(report.unchanged)
                         result.removed.extend(report.removed)
                         result.wrote = True
+                        self._stamp_outputs(project.out_dir, files_out)
+            self.validated_ok = {key for key, ok in validated.items() if ok}
         for result in self.results.values():
             result.diagnostics.sort(key=Diagnostic.sort_key)
         counts = {
@@ -706,10 +869,9 @@ class _Build:
             "elements": sum(r.elements for r in self.results.values()),
             "definitions": len(self._composed),
             "documents_validated": self.validated_count,
-            # the persistent cache lands with the session issue; until then every build is cold
-            "cache_hits": 0,
-            "cache_misses": 0,
-            "cache_skips": 0,
+            "cache_hits": self.cache.hits,
+            "cache_misses": self.cache.misses,
+            "cache_skips": self.cache.skips,
             "module_edges": self.module_graph.edge_count(),
             "definition_edges": self.definition_graph.edge_count(),
         }
@@ -722,6 +884,7 @@ class _Build:
             self.module_graph,
             self.definition_graph,
             self.check,
+            self.warm_state(),
         )
 
 
@@ -751,7 +914,12 @@ def build_workspace(
     projects: list[str] | None = None,
     *,
     check: bool = False,
+    warm: WarmState | None = None,
 ) -> BuildResult:
-    """Build the selected projects (all by default); with ``check`` nothing is written."""
+    """Build the selected projects (all by default); with ``check`` nothing is written.
+
+    ``warm`` is a previous build's state (``BuildResult.state``): results whose inputs are
+    unchanged are reused from it, and the outputs are byte-identical to a cold build's.
+    """
     selected = select_projects(workspace, projects)
-    return _Build(workspace, rules, selected, check).run()
+    return _Build(workspace, rules, selected, check, warm).run()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from graphql import (
     DocumentNode,
@@ -44,7 +44,7 @@ class Piece:
     name: str
     identity: Hashable  # who defines it (a passed definition, or a local one in a string)
     text: str
-    node: FragmentDefinitionNode
+    node: FragmentDefinitionNode | None  # None once stripped for the cache
     element: Hashable | None  # the passed definition it belongs to; None when local
 
 
@@ -69,7 +69,8 @@ class Composed:
     name: str
     operation: str | None
     type_condition: str | None
-    main: OperationDefinitionNode | FragmentDefinitionNode
+    #: The AST of the main definition; None once stripped for the cache (see ``stripped``).
+    main: OperationDefinitionNode | FragmentDefinitionNode | None
     main_text: str
     fragments: tuple[Piece, ...]
     document: str
@@ -81,10 +82,27 @@ class Composed:
 
     @property
     def nodes(self) -> tuple[OperationDefinitionNode | FragmentDefinitionNode, ...]:
-        return (self.main, *(piece.node for piece in self.fragments))
+        assert self.main is not None, "a stripped Composed has no AST; compose it again"
+        nodes: list[OperationDefinitionNode | FragmentDefinitionNode] = [self.main]
+        for piece in self.fragments:
+            assert piece.node is not None, "a stripped Composed has no AST; compose it again"
+            nodes.append(piece.node)
+        return tuple(nodes)
+
+    @property
+    def has_ast(self) -> bool:
+        return self.main is not None and all(p.node is not None for p in self.fragments)
 
     def ast(self) -> DocumentNode:
         return DocumentNode(definitions=self.nodes)
+
+    def stripped(self) -> Composed:
+        """The same result without AST nodes: small, and pickles without graphql-core."""
+        return replace(
+            self,
+            main=None,
+            fragments=tuple(replace(piece, node=None) for piece in self.fragments),
+        )
 
 
 class _SpreadCollector(Visitor):
@@ -292,9 +310,8 @@ def compose(
     for name in sorted(used_args):
         arg_identity, arg, _ = available[name]
         assert arg is not None
-        if not isinstance(arg.main, FragmentDefinitionNode):
-            continue
-        add(Piece(arg.name, arg_identity, arg.main_text, arg.main, arg_identity))
+        main_node = arg.main if isinstance(arg.main, FragmentDefinitionNode) else None
+        add(Piece(arg.name, arg_identity, arg.main_text, main_node, arg_identity))
         for piece in arg.fragments:
             add(piece)
     if isinstance(parsed.main, FragmentDefinitionNode) and main_name in pieces:

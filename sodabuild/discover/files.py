@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from sodabuild.session.fingerprint import DirStamp, listing_hash
+
 #: Directories no project ever wants scanned.
 ALWAYS_SKIPPED = frozenset({".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".ruff_cache"})
 
@@ -90,10 +92,13 @@ def discover_files(
     matcher: Matcher,
     suffixes: Iterable[str],
     skip_dirs: Iterable[str] = (),
+    dir_stamps: dict[str, DirStamp] | None = None,
 ) -> list[str]:
     """Workspace-relative POSIX paths of the project's files, sorted.
 
-    ``skip_dirs`` are workspace-relative directories never entered (outputs, cache).
+    ``skip_dirs`` are workspace-relative directories never entered (outputs, cache). When
+    ``dir_stamps`` is given, every directory walked is stamped into it (mtime and a hash of
+    its listing), so a later no-op check notices added and removed files.
     """
     suffix_tuple = tuple(sorted(suffixes))
     skipped = {os.path.normpath(os.path.join(workspace_root, d)) for d in skip_dirs}
@@ -107,6 +112,23 @@ def discover_files(
             entries = list(os.scandir(directory))
         except OSError:
             continue
+        if dir_stamps is not None:
+            # what discovery never enters may come and go (outputs, caches) without a change
+            here = os.path.normpath(directory)
+            ignored = tuple(
+                sorted(
+                    ALWAYS_SKIPPED
+                    | {os.path.basename(s) for s in skipped if os.path.dirname(s) == here}
+                )
+            )
+            try:
+                mtime = os.stat(directory).st_mtime_ns
+            except OSError:
+                mtime = 0
+            key = prefix + rel_dir.rstrip("/") if rel_dir else project_root
+            dir_stamps[key] = DirStamp(
+                mtime, listing_hash([entry.name for entry in entries], ignored), ignored
+            )
         for entry in entries:
             rel = f"{rel_dir}{entry.name}"
             if entry.is_dir(follow_symlinks=False):

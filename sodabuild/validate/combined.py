@@ -65,9 +65,10 @@ def known_valid(
         if names & clashing or (composed.kind == "operation" and composed.has_unreachable):
             continue
         included.append(index)
-        definitions.setdefault(identity, composed.main)
-        for piece in composed.fragments:
-            definitions.setdefault(piece.identity, piece.node)
+        ast_nodes = composed.nodes
+        definitions.setdefault(identity, ast_nodes[0])
+        for piece, piece_node in zip(composed.fragments, ast_nodes[1:], strict=True):
+            definitions.setdefault(piece.identity, piece_node)
     if not included:
         return set()
     errors = validate(schema, DocumentNode(definitions=tuple(definitions.values())), COMBINED_RULES)

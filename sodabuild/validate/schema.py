@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 from graphql import (
     DefinitionNode,
@@ -47,14 +46,20 @@ def _located(code: str, error: GraphQLError, fallback: str) -> Diagnostic:
     return Diagnostic(code, error.message, fallback)
 
 
-def load_schema(root: Path, paths: tuple[str, ...]) -> LoadedSchema:
-    """``paths`` are workspace-relative; missing files are reported by the caller."""
+def schema_hash(files: list[tuple[str, bytes]]) -> str:
+    """sha256 over the schema files' names and bytes (written into the artifact)."""
     digest = hashlib.sha256()
+    for path, data in files:
+        digest.update(path.encode() + b"\0" + data + b"\0")
+    return "sha256:" + digest.hexdigest()
+
+
+def load_schema(files: list[tuple[str, bytes]]) -> LoadedSchema:
+    """Build the schema from (workspace-relative path, bytes) pairs, in order."""
     definitions: list[DefinitionNode] = []
     diagnostics: list[Diagnostic] = []
-    for path in paths:
-        data = (root / path).read_bytes()
-        digest.update(path.encode() + b"\0" + data + b"\0")
+    paths = [path for path, _ in files]
+    for path, data in files:
         try:
             document = parse(Source(data.decode("utf-8"), path))
         except UnicodeDecodeError as exc:
@@ -74,24 +79,24 @@ def load_schema(root: Path, paths: tuple[str, ...]) -> LoadedSchema:
             )
             continue
         definitions.extend(document.definitions)
-    schema_hash = "sha256:" + digest.hexdigest()
+    schema_hash_ = schema_hash(files)
     if diagnostics:
-        return LoadedSchema(None, schema_hash, tuple(diagnostics))
+        return LoadedSchema(None, schema_hash_, tuple(diagnostics))
     document = DocumentNode(definitions=tuple(definitions))
     errors = validate_sdl(document)
     if errors:
         return LoadedSchema(
-            None, schema_hash, tuple(_located("SCHEMA_INVALID", e, paths[0]) for e in errors)
+            None, schema_hash_, tuple(_located("SCHEMA_INVALID", e, paths[0]) for e in errors)
         )
     try:
         schema = build_ast_schema(document, assume_valid_sdl=True)
     except (GraphQLError, TypeError) as exc:
         return LoadedSchema(
-            None, schema_hash, (Diagnostic("SCHEMA_INVALID", str(exc), paths[0], 1, 1),)
+            None, schema_hash_, (Diagnostic("SCHEMA_INVALID", str(exc), paths[0], 1, 1),)
         )
     errors = validate_schema(schema)
     if errors:
         return LoadedSchema(
-            None, schema_hash, tuple(_located("SCHEMA_INVALID", e, paths[0]) for e in errors)
+            None, schema_hash_, tuple(_located("SCHEMA_INVALID", e, paths[0]) for e in errors)
         )
-    return LoadedSchema(schema, schema_hash, ())
+    return LoadedSchema(schema, schema_hash_, ())

@@ -1,0 +1,88 @@
+"""Warm state: what one build leaves for the next (plain, picklable data).
+
+Every entry is keyed by what it was computed from, so a stale entry can never be used:
+scans by (path, content hash, gql modules), pre-filter answers by (path, content hash,
+marker), compositions by a digest of the definition's source and its fragments' digests,
+validation results by (document hash, schema hash). Invalidation is therefore implicit:
+a change to a file, a config slice, a rule or a schema changes the keys of exactly the
+results that read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+from sodabuild.diagnostics import Diagnostic
+from sodabuild.resolve import DefRef
+from sodabuild.scan import ModuleScan
+from sodabuild.session.fingerprint import DirStamp, Stamp
+
+#: Bump when the shape of anything cached changes.
+STATE_VERSION = 1
+
+
+@dataclass
+class ComposedEntry:
+    key: str
+    composed: object  # sodabuild.compose.document.Composed without AST nodes
+    warnings: tuple[Diagnostic, ...]
+
+
+@dataclass
+class WarmState:
+    version: int = STATE_VERSION
+    recorded_ns: int = 0
+    #: Every input file the build read (sources, walked imports, schemas), stamped.
+    files: dict[str, Stamp] = field(default_factory=dict)
+    #: Every directory discovery walked or resolution probed in.
+    dirs: dict[str, DirStamp] = field(default_factory=dict)
+    scans: dict[str, tuple[str, tuple[str, ...], ModuleScan]] = field(default_factory=dict)
+    markers: dict[str, tuple[str, str, bool]] = field(default_factory=dict)
+    composed: dict[DefRef, ComposedEntry] = field(default_factory=dict)
+    validated: set[tuple[str, str]] = field(default_factory=set)
+    #: Schema hashes that built a valid schema.
+    validated_schemas: set[str] = field(default_factory=set)
+    #: Outputs as written, for the no-op check, and when they were stamped.
+    outputs: dict[str, Stamp] = field(default_factory=dict)
+    outputs_recorded_ns: int = 0
+
+    def merged_into(self, older: WarmState | None) -> WarmState:
+        """This build's entries over an older state's (a subset build keeps the rest)."""
+        if older is None or older.version != self.version:
+            return self
+        return WarmState(
+            version=self.version,
+            recorded_ns=self.recorded_ns,
+            files={**older.files, **self.files},
+            dirs={**older.dirs, **self.dirs},
+            scans={**older.scans, **self.scans},
+            markers={**older.markers, **self.markers},
+            composed={**older.composed, **self.composed},
+            validated=older.validated | self.validated,
+            validated_schemas=older.validated_schemas | self.validated_schemas,
+            outputs={**older.outputs, **self.outputs},
+            outputs_recorded_ns=self.outputs_recorded_ns,
+        )
+
+
+@dataclass
+class CacheCounts:
+    """hits: a cached result was reused; misses: it had to be computed; skips: a file's
+    stat proved it unchanged, so it was not even read."""
+
+    hits: int = 0
+    misses: int = 0
+    skips: int = 0
+
+    def hit(self, n: int = 1) -> None:
+        self.hits += n
+
+    def miss(self, n: int = 1) -> None:
+        self.misses += n
+
+
+def digest(parts: list[Hashable]) -> str:
+    import xxhash
+
+    return xxhash.xxh3_128_hexdigest("\x1f".join(map(str, parts)).encode())

@@ -1,0 +1,1 @@
+"""Session: warm state across builds, fingerprints, the persistent cache and watch mode."""

@@ -1,0 +1,88 @@
+"""The no-op check: is everything exactly as the last build left it? Stat-bound, no parsing.
+
+It reads the workspace TOML with tomllib only (no pydantic, no graphql-core, no Starlark),
+loads the small session record and compares stamps: config and rule files, every input
+file, every walked directory's listing, every output. If all match, the previous summary
+is the answer. Anything unexpected (no record, another version, a racy stamp whose content
+changed) means "not a no-op" and the full incremental build runs.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from sodabuild.session.fingerprint import ABSENT, dir_unchanged, same_content, unchanged
+from sodabuild.session.store import read_cache_file
+
+SESSION_FILE = "session.bin"
+STATE_FILE = "state.bin"
+DEFAULT_CACHE_DIR = ".cache/sodabuild"
+
+
+def cache_dir_of(workspace_file: Path, override: Path | None) -> Path | None:
+    """The cache directory a workspace uses, from the raw TOML (None if unreadable)."""
+    if override is not None:
+        return override.resolve()
+    try:
+        raw = tomllib.loads(workspace_file.read_text(encoding="utf-8"))
+        configured = raw.get("workspace", {}).get("cache_dir", DEFAULT_CACHE_DIR)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+        return None
+    if not isinstance(configured, str):
+        return None
+    return (workspace_file.parent / configured).resolve()
+
+
+def _files_unchanged(root: Path, stamps: dict[str, Any], recorded_ns: int) -> bool:
+    for rel, stamp in stamps.items():
+        path = os.path.join(root, rel)
+        if stamp == ABSENT:
+            if os.path.exists(path):
+                return False
+            continue
+        verdict = unchanged(path, stamp, recorded_ns)
+        if verdict is None:
+            verdict = same_content(path, stamp)
+        if not verdict:
+            return False
+    return True
+
+
+def no_op_summary(
+    workspace_file: Path,
+    cache_dir: Path,
+    selection: tuple[str, ...],
+    check: bool,
+) -> dict[str, Any] | None:
+    """The previous build's summary if nothing it depended on changed, else None."""
+    loaded = read_cache_file(cache_dir / SESSION_FILE)
+    record = loaded.value
+    if not isinstance(record, dict):
+        return None
+    if record.get("workspace_file") != workspace_file.name:
+        return None
+    if tuple(record.get("selection", ())) != selection:
+        return None
+    summary = record.get("summary")
+    if not isinstance(summary, dict) or (check and not summary.get("ok")):
+        return None
+    if not check and record.get("check"):
+        return None
+    root = workspace_file.parent
+    recorded_ns = int(record["recorded_ns"])
+    if not _files_unchanged(root, record["config_files"], recorded_ns):
+        return None
+    for rel, stamp in record["config_dirs"].items():
+        if not dir_unchanged(str(root / rel), stamp, recorded_ns):
+            return None
+    if not _files_unchanged(root, record["files"], recorded_ns):
+        return None
+    for rel, stamp in record["dirs"].items():
+        if not dir_unchanged(str(root / rel), stamp, recorded_ns):
+            return None
+    if not _files_unchanged(root, record["outputs"], int(record["outputs_recorded_ns"])):
+        return None
+    return summary

@@ -1,0 +1,335 @@
+"""``BuilderSession``: a long-lived build that redoes only what a change affects.
+
+    session = BuilderSession(Path("sodabuild.toml"))
+    session.load()                       # config, rules, and the persistent cache if any
+    result = session.update()            # stat pass finds the changes
+    result = session.update(ChangeSet(modified={"app/users/queries.py"}))
+    session.dispose()                    # saves the cache
+
+Warm state (scans, compositions, validation results, stamps, last outputs) lives in a
+:class:`~sodabuild.build.state.WarmState`; every entry is keyed by its inputs, so reuse is
+always safe and a changed config slice, rule, schema or plugin option reaches exactly the
+results that read it. The state persists in the cache directory (``state.bin``, plus the
+small ``session.bin`` the no-op fast path reads), so a new process starts warm.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sodabuild.build.state import STATE_VERSION, WarmState
+from sodabuild.config.model import ResolvedWorkspace
+from sodabuild.diagnostics import Diagnostic, Severity
+from sodabuild.session.fastpath import SESSION_FILE, STATE_FILE
+from sodabuild.session.fingerprint import (
+    ABSENT,
+    DirStamp,
+    Stamp,
+    dir_stamp,
+    dir_unchanged,
+    read_stamped,
+    same_content,
+    unchanged,
+)
+from sodabuild.session.store import read_cache_file, write_cache_file
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """Paths (workspace-relative or absolute) added, modified and removed since last time."""
+
+    added: frozenset[str] = frozenset()
+    modified: frozenset[str] = frozenset()
+    removed: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(
+        cls,
+        added: object = (),
+        modified: object = (),
+        removed: object = (),
+    ) -> ChangeSet:
+        return cls(frozenset(added), frozenset(modified), frozenset(removed))  # type: ignore[call-overload]
+
+    @property
+    def paths(self) -> frozenset[str]:
+        return self.added | self.modified | self.removed
+
+    def __bool__(self) -> bool:
+        return bool(self.paths)
+
+    def describe(self) -> str:
+        parts: list[str] = []
+        for label, paths in (("+", self.added), ("~", self.modified), ("-", self.removed)):
+            parts.extend(f"{label}{p}" for p in sorted(paths))
+        shown = parts[:4]
+        more = f" (+{len(parts) - 4} more)" if len(parts) > 4 else ""
+        return " ".join(shown) + more
+
+
+@dataclass
+class CacheInfo:
+    directory: Path
+    notes: list[Diagnostic] = field(default_factory=list)
+    loaded: bool = False
+
+
+class BuilderSession:
+    """Warm, incremental builds of one workspace (see the module docstring)."""
+
+    def __init__(
+        self,
+        workspace: Path | None = None,
+        *,
+        cwd: Path | None = None,
+        cache_dir: Path | None = None,
+        projects: list[str] | None = None,
+        incremental: bool = True,
+    ) -> None:
+        self._workspace_arg = workspace
+        self._cwd = cwd or Path.cwd()
+        self._cache_override = cache_dir
+        self.projects = projects
+        self.incremental = incremental
+        self.workspace: ResolvedWorkspace | None = None
+        self.rules: Any = None
+        self.warm: WarmState | None = None
+        self.workspace_file: Path | None = None
+        self.cache: CacheInfo | None = None
+        self.last: Any = None
+        self._config_stamps: dict[str, Stamp] = {}
+        self._config_dirs: dict[str, DirStamp] = {}
+        self._config_recorded = 0
+
+    # -- config -----------------------------------------------------------------------------
+
+    @property
+    def root(self) -> Path:
+        assert self.workspace_file is not None
+        return self.workspace_file.parent
+
+    def _load_config(self) -> None:
+        from sodabuild.config import find_workspace_file, load_workspace
+        from sodabuild.rules.load import builtin_rules_dir, load_rules
+
+        self.workspace_file = find_workspace_file(self._cwd, self._workspace_arg)
+        started = time.time_ns()
+        workspace = load_workspace(self.workspace_file)
+        rules = load_rules(Path(workspace.root), list(workspace.rule_dirs))
+        root = Path(workspace.root)
+        stamps: dict[str, Stamp] = {}
+        files = [root / workspace.file]
+        files += [root / project.root / "sodabuild.toml" for project in workspace.projects]
+        rule_dirs = [builtin_rules_dir(), *(root / d for d in workspace.rule_dirs)]
+        for directory in rule_dirs:
+            files += sorted(directory.rglob("*.star")) if directory.is_dir() else []
+        for file in files:
+            found = read_stamped(str(file))
+            if found is not None:
+                stamps[os.path.relpath(file, root)] = found[1]
+        # rule directories by listing (a new .star file); project files by presence
+        dirs = {os.path.relpath(d, root): dir_stamp(str(d)) for d in rule_dirs}
+        for project in workspace.projects:
+            project_file = root / project.root / "sodabuild.toml"
+            if not project_file.exists():
+                stamps[os.path.relpath(project_file, root)] = ABSENT
+        self.workspace, self.rules = workspace, rules
+        self._config_stamps, self._config_dirs, self._config_recorded = stamps, dirs, started
+
+    def _config_changed(self) -> bool:
+        for rel, stamp in self._config_stamps.items():
+            path = str(self.root / rel)
+            if stamp == ABSENT:
+                if os.path.exists(path):
+                    return True
+                continue
+            verdict = unchanged(path, stamp, self._config_recorded)
+            if verdict is None:
+                verdict = same_content(path, stamp)
+            if not verdict:
+                return True
+        return any(
+            not dir_unchanged(str(self.root / rel), stamp, self._config_recorded)
+            for rel, stamp in self._config_dirs.items()
+        )
+
+    def cache_dir(self) -> Path:
+        assert self.workspace is not None
+        if self._cache_override is not None:
+            return self._cache_override.resolve()
+        return Path(self.workspace.root) / self.workspace.cache_dir
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load config and rules (raising SodabuildError on bad config) and the warm cache."""
+        self._load_config()
+        self.cache = CacheInfo(self.cache_dir())
+        if not self.incremental:
+            return
+        loaded = read_cache_file(self.cache.directory / STATE_FILE)
+        problem = loaded.problem
+        state = loaded.value
+        if problem is None and not (
+            isinstance(state, WarmState) and state.version == STATE_VERSION
+        ):
+            problem = "foreign"
+        if problem is None:
+            self.warm = state
+            self.cache.loaded = True
+        elif problem != "missing":
+            self._purge(problem)
+
+    def _purge(self, problem: str) -> None:
+        assert self.cache is not None
+        directory = self.cache.directory
+        for name in (STATE_FILE, SESSION_FILE):
+            (directory / name).unlink(missing_ok=True)
+        if problem == "foreign":
+            message = "cache written by another sodabuild or cache format; purged and rebuilt"
+        else:
+            message = f"cache is {problem}; purged and rebuilt"
+        self.cache.notes.append(
+            Diagnostic(
+                "CACHE_PURGED",
+                message,
+                os.path.relpath(directory / STATE_FILE, self.root),
+                severity=Severity.WARNING,
+            )
+        )
+
+    def update(self, change_set: ChangeSet | None = None, *, check: bool = False) -> Any:
+        """Build what changed since the last update (a stat pass when no ChangeSet is given)."""
+        from sodabuild.build import build_workspace
+
+        if self.workspace is None:
+            self.load()
+        elif self._config_changed() or (
+            change_set is not None and self._touches_config(change_set)
+        ):
+            self._load_config()
+        assert self.workspace is not None
+        warm = self.warm if self.incremental else None
+        if warm is not None and change_set:
+            warm = self._forget(warm, change_set)
+        result = build_workspace(self.workspace, self.rules, self.projects, check=check, warm=warm)
+        if result.state is not None:
+            subset = self.projects is not None and len(set(self.projects)) < len(
+                self.workspace.projects
+            )
+            self.warm = result.state.merged_into(self.warm) if subset else result.state
+        self.last = result
+        return result
+
+    def _relative(self, path: str) -> str:
+        candidate = Path(path)
+        if candidate.is_absolute():
+            try:
+                return candidate.resolve().relative_to(self.root.resolve()).as_posix()
+            except ValueError:
+                return candidate.as_posix()
+        return candidate.as_posix()
+
+    def _touches_config(self, change_set: ChangeSet) -> bool:
+        touched = {self._relative(p) for p in change_set.paths}
+        return bool(touched & set(self._config_stamps)) or any(
+            p.endswith((".toml", ".star")) for p in touched
+        )
+
+    def _forget(self, warm: WarmState, change_set: ChangeSet) -> WarmState:
+        """Changed paths are re-hashed whatever their stat says."""
+        touched = {self._relative(p) for p in change_set.paths}
+        if not touched & set(warm.files):
+            return warm
+        files = {k: v for k, v in warm.files.items() if k not in touched}
+        copy = WarmState(**{**warm.__dict__, "files": files})
+        return copy
+
+    def save(self, summary: dict[str, Any] | None = None) -> None:
+        """Write the warm state and the no-op record, each atomically.
+
+        Callers that may race other processes hold ``store.cache_lock`` around update and
+        save (the CLI and watch mode do), so one build's state and record go together.
+        """
+        if not self.incremental or self.warm is None or self.cache is None or self.last is None:
+            return
+        directory = self.cache.directory
+        write_cache_file(directory / STATE_FILE, self.warm)
+        record = {
+            "workspace_file": self.workspace_file.name if self.workspace_file else "",
+            "selection": tuple(self.projects or ()),
+            "check": bool(self.last.check),
+            "recorded_ns": self.warm.recorded_ns,
+            "config_files": self._config_stamps,
+            "config_dirs": self._config_dirs,
+            "files": self.warm.files,
+            "dirs": self.warm.dirs,
+            "outputs": self.warm.outputs,
+            "outputs_recorded_ns": self.warm.outputs_recorded_ns,
+            "summary": summary,
+        }
+        write_cache_file(directory / SESSION_FILE, record)
+
+    def dispose(self, summary: dict[str, Any] | None = None) -> None:
+        self.save(summary)
+        self.warm = None
+        self.last = None
+
+    # -- inspection -------------------------------------------------------------------------
+
+    def cache_report(self) -> dict[str, Any]:
+        """What ``--show-cache`` prints: location, format, entries, size, keys in force."""
+        from sodabuild.session.store import FORMAT
+
+        assert self.cache is not None and self.workspace is not None
+        directory = self.cache.directory
+        size = sum(p.stat().st_size for p in directory.glob("*") if p.is_file())
+        warm = self.warm
+        record = read_cache_file(directory / SESSION_FILE).value
+        last = record.get("summary") if isinstance(record, dict) else None
+        return {
+            "location": os.path.relpath(directory, self.root),
+            "format": FORMAT,
+            "state_version": STATE_VERSION,
+            "present": warm is not None,
+            "size_bytes": size,
+            "entries": {
+                "files": len(warm.files) if warm else 0,
+                "directories": len(warm.dirs) if warm else 0,
+                "scans": len(warm.scans) if warm else 0,
+                "compositions": len(warm.composed) if warm else 0,
+                "validated_documents": len(warm.validated) if warm else 0,
+                "outputs": len(warm.outputs) if warm else 0,
+            },
+            "keys": {
+                project.name: {
+                    **project.hashes,
+                    "rules": {
+                        name: self.rules.rules[name].content_hash()
+                        for name in project.rules
+                        if name in self.rules.rules
+                    },
+                }
+                for project in self.workspace.projects
+            },
+            "schemas_validated": sorted(warm.validated_schemas) if warm else [],
+            "last_build": (last or {}).get("stats", {}).get("cache_hit_ratio"),
+        }
+
+
+def clean_cache(directory: Path) -> bool:
+    """Remove the cache directory; True if there was one."""
+    if not directory.exists():
+        return False
+    shutil.rmtree(directory)
+    return True
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True)
