@@ -347,4 +347,17 @@ def _root(
 
 
 def main() -> None:
-    app()
+    """Run the CLI, then exit at once: every output and the cache are written and closed by
+    then, and tearing down a large build's heap object by object takes seconds."""
+    try:
+        app()
+        code: int = 0
+    except SystemExit as exc:
+        if isinstance(exc.code, int) or exc.code is None:
+            code = exc.code or 0
+        else:
+            sys.stderr.write(f"{exc.code}\n")
+            code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -712,6 +712,22 @@ class _Build:
             validated[key] = True
         return not diagnostics
 
+    def _remove_orphans(self, out_dir: str, files: dict[str, bytes]) -> list[str]:
+        """Outputs the last build wrote here that this build does not (e.g. a rule's output
+        path changed): removed, so the out_dir holds exactly what a clean build writes."""
+        if self.warm is None:
+            return []
+        produced = {f"{out_dir}/{rel}" for rel in files}
+        removed = []
+        for path in sorted(self.warm.outputs):
+            if path.startswith(out_dir + "/") and path not in produced:
+                try:
+                    (self.root / path).unlink()
+                except FileNotFoundError:
+                    continue
+                removed.append(path[len(out_dir) + 1 :])
+        return removed
+
     def _stamp_outputs(self, out_dir: str, files: dict[str, bytes]) -> None:
         for rel, data in files.items():
             path = f"{out_dir}/{rel}"
@@ -857,6 +873,7 @@ class _Build:
                         result.written.extend(report.written)
                         result.unchanged.extend(report.unchanged)
                         result.removed.extend(report.removed)
+                        result.removed.extend(self._remove_orphans(project.out_dir, files_out))
                         result.wrote = True
                         self._stamp_outputs(project.out_dir, files_out)
             self.validated_ok = {key for key, ok in validated.items() if ok}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import json
 import os
 import pickle
@@ -30,6 +31,17 @@ MAGIC = b"SODABUILD-CACHE\n"
 FORMAT = 1
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 @dataclass(frozen=True)
 class Loaded:
     value: Any | None
@@ -45,7 +57,8 @@ def write_cache_file(path: Path, value: Any) -> int:
     """Atomically write ``value``; returns the bytes written."""
     from sodabuild.write import atomic_write
 
-    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    with _gc_paused():  # a full collection over a big live heap would dominate
+        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     header = {**_identity(), "checksum": xxhash.xxh3_64_hexdigest(payload), "size": len(payload)}
     data = MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload
     atomic_write(path, data)
@@ -75,7 +88,8 @@ def read_cache_file(path: Path) -> Loaded:
     ):
         return Loaded(None, "corrupt: truncated or damaged (checksum mismatch)")
     try:
-        return Loaded(pickle.loads(payload))
+        with _gc_paused():
+            return Loaded(pickle.loads(payload))
     except Exception as exc:  # a checksummed payload that still fails: treat as corrupt
         return Loaded(None, f"corrupt: {type(exc).__name__}")
 

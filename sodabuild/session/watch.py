@@ -135,7 +135,12 @@ def watch_workspace(
     stop_after: int | None = None,
 ) -> int:
     """Run the watch loop until Ctrl-C (or ``stop_after`` rebuilds, for tests)."""
+    import warnings
+
     from watchdog.observers import Observer
+
+    # watchdog's inotify backend warns when a directory it watches is recreated (outputs are)
+    warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
 
     from sodabuild.build.summary import build_summary, render
     from sodabuild.session.store import cache_lock

@@ -1,0 +1,235 @@
+"""Property: after any sequence of edits, incremental outputs equal a clean build's.
+
+Edits: a fragment or operation changes, a field is added and removed again, modules are
+added, deleted and renamed, an import breaks and is fixed, a file breaks and is fixed, the
+schema changes (and breaks), a plugin option and a rule file change. After every step the
+warm session's outputs and diagnostics are compared with a clean build of a copy of the
+same tree; at the end a fresh session that starts from the persisted cache is compared too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sodabuild.build import build_workspace
+from sodabuild.config import load_workspace
+from sodabuild.rules.load import load_rules
+from sodabuild.session.session import BuilderSession
+
+from .conftest import FIXTURES, REPO, read_tree
+
+EXAMPLES = int(os.environ.get("SODABUILD_PROPERTY_EXAMPLES", "200"))
+APP = "fixtures/small-app"
+LOCAL_RULE = """\
+load("@builtin//graphql.star", "PYTHON_SOURCES")
+
+rule(
+    name = "graphql-local",
+    description = "DESCRIPTION",
+    discovery = PYTHON_SOURCES,
+    outputs = [
+        chunk_output(path = "chunks"),
+        artifact_output(path = "artifact.json"),
+        manifest_output(path = "MANIFEST", format = "apollo"),
+    ],
+)
+"""
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("template") / "ws"
+    for name in ("small-app", "shared-lib"):
+        shutil.copytree(
+            FIXTURES / name,
+            root / "fixtures" / name,
+            ignore=shutil.ignore_patterns("__generated__", "__pycache__"),
+        )
+    workspace = (REPO / "workspace.example.toml").read_text()
+    workspace = workspace.replace('cache_dir = ".cache/sodabuild"', 'rule_dirs = ["rules-local"]')
+    (root / "sodabuild.toml").write_text(workspace)
+    (root / "rules-local").mkdir()
+    (root / "rules-local" / "local.star").write_text(
+        LOCAL_RULE.replace("DESCRIPTION", "v0").replace("MANIFEST", "persisted-queries.json")
+    )
+    project = root / APP / "sodabuild.toml"
+    project.write_text(project.read_text() + 'rules = ["graphql-local"]\n')
+    return root
+
+
+def gql_files(root: Path) -> list[Path]:
+    return sorted(p for p in (root / "fixtures").rglob("*.py") if "gql(" in p.read_text())
+
+
+def toggle(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    path.write_text(text.replace(old, new, 1) if old in text else text.replace(new, old, 1))
+
+
+def apply(root: Path, op: tuple[str, int], originals: dict[Path, str]) -> None:
+    kind, n = op
+    files = gql_files(root)
+    app = root / APP / "app"
+    if kind == "typename" and files:
+        path = files[n % len(files)]
+        text = path.read_text()
+        brace = text.index("{", text.index("gql("))
+        path.write_text(text[: brace + 1] + " __typename" + text[brace + 1 :])
+    elif kind == "untypename":
+        for path in files:
+            text = path.read_text()
+            if " __typename" in text:
+                path.write_text(text.replace(" __typename", "", 1))
+                break
+    elif kind == "add_module":
+        (app / f"extra_{n}.py").write_text(
+            "from sodabuild.graphql import gql\n\n"
+            f'Extra{n} = gql("query Extra{n} {{ __typename }}")\n'
+        )
+    elif kind == "delete_module":
+        extras = sorted(app.glob("extra_*.py"))
+        victim = extras[0] if extras else app / "orgs" / "queries.py"
+        victim.unlink(missing_ok=True)
+    elif kind == "rename_module":
+        extras = sorted(app.glob("extra_*.py"))
+        if extras:
+            extras[0].rename(app / f"renamed_{n}.py")
+        elif (app / "orgs" / "queries.py").exists():
+            (app / "orgs" / "queries.py").rename(app / "orgs" / "queries_moved.py")
+    elif kind == "break_file" and files:
+        path = files[n % len(files)]
+        originals.setdefault(path, path.read_text())
+        path.write_text(path.read_text() + "\nBroken = (\n")
+    elif kind == "break_import":
+        path = app / "issues" / "queries.py"
+        originals.setdefault(path, path.read_text())
+        path.write_text(
+            path.read_text().replace("from .fragments import", "from .fragmentz import")
+        )
+    elif kind == "fix":
+        for path, text in originals.items():
+            if path.exists():
+                path.write_text(text)
+        originals.clear()
+    elif kind == "schema":
+        schema = root / APP / "schema.graphql"
+        text = schema.read_text()
+        extension = f"\nextend type Query {{ extra{n}: String }}\n"
+        if "extend type Query" in text:
+            schema.write_text(text.split("\nextend type Query")[0] + "\n")
+        else:
+            schema.write_text(text + extension)
+    elif kind == "schema_break":
+        toggle(root / APP / "schema.graphql", "type Query {", "type Query {{")
+    elif kind == "plugin":
+        toggle(
+            root / "sodabuild.toml",
+            'gql_modules = ["sodabuild.graphql", "gql"]',
+            'gql_modules = ["sodabuild.graphql"]',
+        )
+    elif kind == "rule":
+        rule = root / "rules-local" / "local.star"
+        if n % 2:
+            toggle(rule, '"persisted-queries.json"', '"pq.json"')
+        else:
+            toggle(rule, 'description = "v0"', 'description = "v1"')
+
+
+OPS = st.tuples(
+    st.sampled_from(
+        [
+            "typename",
+            "typename",
+            "untypename",
+            "add_module",
+            "delete_module",
+            "rename_module",
+            "break_file",
+            "break_import",
+            "fix",
+            "schema",
+            "schema_break",
+            "plugin",
+            "rule",
+        ]
+    ),
+    st.integers(0, 50),
+)
+
+
+def observe(root: Path, result: Any) -> dict[str, Any]:
+    """Outputs of every project that built (a failed one keeps its previous outputs, by
+    design, so only its diagnostics are compared), and all diagnostics."""
+    seen: dict[str, Any] = {}
+    for project in result.projects:
+        diagnostics = sorted(
+            (d.code, d.file, d.line, d.column, d.message) for d in project.diagnostics
+        )
+        outputs = read_tree(root / project.out_dir) if project.ok else None
+        seen[project.name] = (project.ok, diagnostics, outputs)
+    return seen
+
+
+def clean_build(root: Path, scratch: Path) -> dict[str, Any]:
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    shutil.copytree(root, scratch, ignore=shutil.ignore_patterns("__generated__", ".cache"))
+    workspace = load_workspace(scratch / "sodabuild.toml")
+    result = build_workspace(workspace, load_rules(scratch, list(workspace.rule_dirs)))
+    return observe(scratch, result)
+
+
+def session_build(session: BuilderSession) -> Any:
+    from sodabuild.diagnostics import SodabuildError
+
+    try:
+        return session.update()
+    except SodabuildError:
+        return None
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ops=st.lists(OPS, min_size=1, max_size=5))
+def test_incremental_equals_clean(
+    template: Path, tmp_path: Path, ops: list[tuple[str, int]]
+) -> None:
+    root = tmp_path / "ws"
+    if root.exists():
+        shutil.rmtree(root)
+    shutil.copytree(template, root)
+    session = BuilderSession(root)
+    session.load()
+    assert session.update().ok
+    originals: dict[Path, str] = {}
+    for step, op in enumerate(ops):
+        apply(root, op, originals)
+        result = session_build(session)
+        expected_ok = True
+        try:
+            expected = clean_build(root, tmp_path / "clean")
+        except Exception:  # a config-level error: the session must have refused too
+            expected_ok = False
+        if not expected_ok:
+            assert result is None, f"step {step}: {op}"
+            session = BuilderSession(root)
+            continue
+        assert result is not None, f"step {step}: {op}"
+        assert observe(root, result) == expected, f"step {step}: {op}"
+    if session.workspace is not None and session.last is not None:
+        session.dispose({"ok": True})
+    fresh = BuilderSession(root)
+    result = session_build(fresh)
+    if result is not None:
+        assert observe(root, result) == clean_build(root, tmp_path / "clean"), "fresh session"
