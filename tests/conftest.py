@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -9,6 +11,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -57,6 +60,18 @@ def example_workspace(tmp_path: Path) -> Path:
         )
     shutil.copy(REPO / "workspace.example.toml", target / "sodabuild.toml")
     return target
+
+
+@functools.cache
+def generator() -> ModuleType:
+    """``fixtures/generate.py`` as a module (it is a script, not part of the package)."""
+    name = "sodabuild_fixtures_generate"
+    spec = importlib.util.spec_from_file_location(name, FIXTURES / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses need the module registered
+    spec.loader.exec_module(module)
+    return module
 
 
 def read_tree(root: Path) -> dict[str, bytes]:

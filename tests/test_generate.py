@@ -10,14 +10,12 @@ result against the generated schema with graphql-core.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import os
 import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from graphql import (
@@ -34,30 +32,13 @@ from graphql import (
 )
 from graphql.language import Visitor
 
+from .conftest import generator, read_tree
+
 REPO = Path(__file__).resolve().parent.parent
 GQL_MODULES = ("sodabuild.graphql", "gql")
 
 
-def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "fixtures_generate", REPO / "fixtures" / "generate.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses need the module registered
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _load_generator()
-
-
-def read_tree(root: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
+gen = generator()
 
 
 # --------------------------------------------------------------------------- resolver

@@ -7,28 +7,16 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from .conftest import FIXTURES, read_tree, run_cli
-
-
-def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "sodabuild_fixture_generate", FIXTURES / "generate.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from .conftest import generator, read_tree, run_cli
 
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("generated") / "ws"
-    _generator().generate(out, 160, seed=3)
+    generator().generate(out, 160, seed=3)
     run = run_cli("build", "-w", str(out), "--json")
     assert run.code == 0, run.stdout + run.stderr
     summary = run.json()
@@ -61,7 +49,7 @@ def test_generated_runtime_documents_equal_artifact(generated: Path) -> None:
 
 def test_generated_outputs_identical_in_another_directory(generated: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
-    _generator().generate(other, 160, seed=3)
+    generator().generate(other, 160, seed=3)
     assert run_cli("build", "-w", str(other)).code == 0
     first = read_tree(generated / "app" / "__generated__")
     assert first == read_tree(other / "app" / "__generated__")

@@ -10,13 +10,10 @@ The relay-compiler run is skipped (with the reason) when it cannot be installed.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
 import shutil
-import sys
 from collections import Counter
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from graphql import (
@@ -27,6 +24,8 @@ from graphql import (
 )
 
 from benchmarks import peers
+
+from .conftest import generator, read_tree
 
 REPO = Path(__file__).resolve().parent.parent
 PEER_CACHE = REPO / ".cache" / "peers"
@@ -39,25 +38,7 @@ IDENTIFIER_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 GQL_CALLEES = {"gql", "graphql_doc"}
 
 
-def _load_generator() -> ModuleType:
-    name = "fixtures_generate_for_peers"
-    spec = importlib.util.spec_from_file_location(name, REPO / "fixtures" / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses need the module registered
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _load_generator()
-
-
-def read_tree(root: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
+gen = generator()
 
 
 # ----------------------------------------------------------------------- readers

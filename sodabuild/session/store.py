@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import gc
 import json
 import os
 import pickle
@@ -26,20 +25,10 @@ from typing import Any
 import xxhash
 
 from sodabuild import __version__
+from sodabuild.memory import gc_paused
 
 MAGIC = b"SODABUILD-CACHE\n"
 FORMAT = 1
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @dataclass(frozen=True)
@@ -57,7 +46,7 @@ def write_cache_file(path: Path, value: Any) -> int:
     """Atomically write ``value``; returns the bytes written."""
     from sodabuild.write import atomic_write
 
-    with _gc_paused():  # a full collection over a big live heap would dominate
+    with gc_paused():  # a full collection over a big live heap would dominate
         payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     header = {**_identity(), "checksum": xxhash.xxh3_64_hexdigest(payload), "size": len(payload)}
     data = MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload
@@ -88,7 +77,7 @@ def read_cache_file(path: Path) -> Loaded:
     ):
         return Loaded(None, "corrupt: truncated or damaged (checksum mismatch)")
     try:
-        with _gc_paused():
+        with gc_paused():
             return Loaded(pickle.loads(payload))
     except Exception as exc:  # a checksummed payload that still fails: treat as corrupt
         return Loaded(None, f"corrupt: {type(exc).__name__}")

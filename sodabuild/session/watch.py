@@ -54,8 +54,11 @@ class _Collector:
         src = os.fsdecode(event.src_path)
         dest = os.fsdecode(getattr(event, "dest_path", "") or "") or None
         if kind == "moved":
-            if self.relevant(src) or (dest and self.relevant(dest)):
-                self.events.put(("moved", src, dest))
+            if self.relevant(src):
+                self.events.put(("moved", src, dest if dest and self.relevant(dest) else None))
+            elif dest and self.relevant(dest):
+                # an editor's or sed's temp file renamed onto the real one
+                self.events.put(("modified" if os.path.exists(dest) else "created", dest, None))
         elif kind in ("created", "modified", "deleted", "closed") and self.relevant(src):
             self.events.put((kind, src, None))
 
@@ -189,7 +192,10 @@ def watch_workspace(
         raise KeyboardInterrupt
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, interrupt)  # a service manager's stop: save, then exit
+        # Ctrl-C, and a service manager's stop: save, then exit (also when started from a
+        # shell that made SIGINT ignored for background jobs)
+        signal.signal(signal.SIGINT, interrupt)
+        signal.signal(signal.SIGTERM, interrupt)
     rebuilds = 0
     try:
         rebuild(None)
