@@ -182,6 +182,22 @@ ADDED_SOURCE = (
 )
 
 
+def config_change(ws: Workspace) -> Edit:
+    """A project-config change that reaches discovery only (an extra exclude)."""
+    project = ws.root / "app" / "sodabuild.toml"
+    text = project.read_text()
+    changed = text.replace("[project]\n", '[project]\nexclude = ["**/no_such_dir/**"]\n', 1)
+    return Edit({project: changed})
+
+
+def plugin_option_change(ws: Workspace) -> Edit:
+    """A plugin option every scan reads (one more gql module): every file is re-scanned."""
+    workspace = ws.root / "sodabuild.toml"
+    text = workspace.read_text()
+    option = '\n[plugins.graphql]\ngql_modules = ["sodabuild.graphql", "gql", "bench.gql"]\n'
+    return Edit({workspace: text + option})
+
+
 def module_added(ws: Workspace) -> Edit:
     return Edit({_added_path(ws): ADDED_SOURCE})
 
@@ -369,6 +385,10 @@ SCENARIOS: dict[str, Callable[[Workspace, int], ScenarioResult]] = {
     ),
     "module_added": lambda ws, reps: measure_edit("module_added", ws, reps, module_added),
     "module_deleted": measure_module_deleted,
+    "config_change": lambda ws, reps: measure_edit("config_change", ws, reps, config_change),
+    "plugin_option_change": lambda ws, reps: measure_edit(
+        "plugin_option_change", ws, reps, plugin_option_change
+    ),
     "discovery": measure_discovery,
     "watch_latency": measure_watch,
 }

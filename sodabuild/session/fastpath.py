@@ -71,18 +71,20 @@ def no_op_summary(
         return None
     if not check and record.get("check"):
         return None
-    root = workspace_file.parent
+    return summary if unchanged_since(workspace_file.parent, record) else None
+
+
+def unchanged_since(root: Path, record: dict[str, Any]) -> bool:
+    """Every stamp of a build record still holds: config, inputs, directories, outputs."""
     recorded_ns = int(record["recorded_ns"])
     if not _files_unchanged(root, record["config_files"], recorded_ns):
-        return None
+        return False
     for rel, stamp in record["config_dirs"].items():
         if not dir_unchanged(str(root / rel), stamp, recorded_ns):
-            return None
+            return False
     if not _files_unchanged(root, record["files"], recorded_ns):
-        return None
+        return False
     for rel, stamp in record["dirs"].items():
         if not dir_unchanged(str(root / rel), stamp, recorded_ns):
-            return None
-    if not _files_unchanged(root, record["outputs"], int(record["outputs_recorded_ns"])):
-        return None
-    return summary
+            return False
+    return _files_unchanged(root, record["outputs"], int(record["outputs_recorded_ns"]))
