@@ -208,14 +208,18 @@ class BuilderSession:
         """Build what changed since the last update (a stat pass when no ChangeSet is given)."""
         from sodabuild.build import build_workspace
 
+        reloaded = True
         if self.workspace is None:
             self.load()
         elif self._config_changed() or (
             change_set is not None and self._touches_config(change_set)
         ):
             self._load_config()
+        else:
+            reloaded = False
         assert self.workspace is not None
-        if not change_set and self._unchanged(check):
+        # a reloaded config refreshed the config stamps: only a full pass can tell what changed
+        if not reloaded and not change_set and self._unchanged(check):
             return self._repeat()
         warm = self.warm if self.incremental else None
         if warm is not None and change_set:
