@@ -197,6 +197,14 @@ def build(
             help="Write the build's timings and counts as a JSON record under .cache/perf/.",
         ),
     ] = False,
+    write_delta: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-delta",
+            help="Write the elements added, changed and removed since the last build here.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Build the workspace's projects: discover, scan, resolve, compose, validate, emit, write."""
     started = time.perf_counter()
@@ -216,6 +224,15 @@ def build(
             from sodabuild.build.summary import no_op_summary
 
             summary = no_op_summary(previous, time.perf_counter() - started, check)
+            if write_delta is not None:
+                root = _workspace_root(workspace)
+                artifacts = {
+                    p["name"]: p["outputs"]["artifact"]
+                    for p in summary["projects"]
+                    if "artifact" in p["outputs"]
+                }
+                before = _read_artifacts(root, artifacts)
+                _write_delta(write_delta, root, artifacts, before)
             _print_summary(summary, as_json)
             raise typer.Exit(EXIT_OK if summary["ok"] else EXIT_SOURCE_ERRORS)
 
@@ -238,6 +255,10 @@ def build(
             err=True,
         )
 
+    root = Path(str(session.workspace.root)) if session.workspace else Path.cwd()
+    artifacts = _artifact_paths(session) if write_delta is not None else {}
+    before = _read_artifacts(root, artifacts)
+
     def run() -> Any:
         with cache_lock(session.cache_dir(), on_wait=waiting):
             result = session.update(check=check)
@@ -247,12 +268,118 @@ def build(
         return result, summary
 
     result, summary = _guarded(as_json, run)
+    if write_delta is not None and not check:
+        _write_delta(write_delta, root, artifacts, before)
     if profile:
         record = _write_profile(result, summary)
         if not as_json:
             typer.echo(f"profile: {record}")
     _print_summary(summary, as_json)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_SOURCE_ERRORS)
+
+
+def _workspace_root(workspace: Path | None) -> Path:
+    from sodabuild.config.find import find_workspace_file
+
+    return find_workspace_file(Path.cwd(), workspace).parent
+
+
+def _artifact_paths(session: Any) -> dict[str, str]:
+    """Workspace-relative artifact path of each selected project."""
+    paths = {}
+    for project in session.workspace.projects:
+        if session.projects and project.name not in session.projects:
+            continue
+        for name in project.rules:
+            rule = session.rules.get(name)
+            output = rule.output("artifact") if rule is not None else None
+            if output is not None:
+                paths[project.name] = f"{project.out_dir}/{output.path}"
+    return paths
+
+
+def _read_artifacts(root: Path, artifacts: dict[str, str]) -> dict[str, Any]:
+    found = {}
+    for project, path in artifacts.items():
+        try:
+            found[project] = json.loads((root / path).read_bytes())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _write_delta(
+    target: Path, root: Path, artifacts: dict[str, str], before: dict[str, Any]
+) -> None:
+    """The delta of every selected project's artifact since the last build, atomically."""
+    from sodabuild.emit.delta import DELTA_FORMAT, DELTA_VERSION, diff, empty_artifact
+    from sodabuild.emit.outputs import dumps
+    from sodabuild.write import atomic_write
+
+    after = _read_artifacts(root, artifacts)
+    projects = {}
+    for project, path in sorted(artifacts.items()):
+        old = before.get(project, empty_artifact(project))
+        new = after.get(project, old)
+        projects[project] = {"artifact": path, **diff(old, new)}
+    data = {"format": DELTA_FORMAT, "version": DELTA_VERSION, "projects": projects}
+    atomic_write(target.resolve(), dumps(data))
+
+
+@app.command()
+def graph(
+    workspace: WorkspaceOption = None,
+    project: Annotated[
+        list[str] | None,
+        typer.Option("-p", "--project", help="Only this project's build (repeatable)."),
+    ] = None,
+    level: Annotated[
+        str, typer.Option("--level", help="module (imports) or definition (fragments passed).")
+    ] = "module",
+    fmt: Annotated[str, typer.Option("--format", help="dot or mermaid.")] = "dot",
+    pattern: Annotated[
+        str | None,
+        typer.Option("--filter", help="Glob over node names: only edges touching a match."),
+    ] = None,
+) -> None:
+    """Print the module or definition graph of the last build (building if needed)."""
+    from sodabuild.graph.render import select, to_dot, to_mermaid
+    from sodabuild.session.session import BuilderSession
+    from sodabuild.session.store import cache_lock
+
+    if level not in ("module", "definition") or fmt not in ("dot", "mermaid"):
+        typer.echo(
+            "sodabuild: --level is module or definition; --format is dot or mermaid", err=True
+        )
+        raise typer.Exit(EXIT_CONFIG_ERRORS)
+    session = BuilderSession(workspace, projects=project)
+    _guarded(False, session.load)
+
+    def run() -> Any:
+        with cache_lock(session.cache_dir()):
+            result = session.update()
+            session.save()
+        return result
+
+    result = _guarded(False, run)
+    if level == "module":
+        edges = [(a, b) for a, targets in result.module_graph.imports.items() for b in targets]
+        nodes = list(result.module_graph.imports)
+    else:
+        edges = [
+            (f"{d.path}::{d.name}", f"{f.path}::{f.name}")
+            for d, fragments in result.definition_graph.fragments.items()
+            for f in fragments
+        ]
+        nodes = [f"{d.path}::{d.name}" for d in result.definition_graph.fragments]
+    chosen_nodes, chosen_edges = select(edges, nodes, pattern)
+    name = f"{result.workspace} {level}s"
+    text = (
+        to_dot(chosen_nodes, chosen_edges, name)
+        if fmt == "dot"
+        else to_mermaid(chosen_nodes, chosen_edges)
+    )
+    sys.stdout.write(text)
 
 
 @app.command()

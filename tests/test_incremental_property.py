@@ -10,6 +10,7 @@ the same tree.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -21,6 +22,9 @@ from hypothesis import strategies as st
 
 from sodabuild.build import build_workspace
 from sodabuild.config import load_workspace
+from sodabuild.emit.delta import apply as apply_delta
+from sodabuild.emit.delta import diff, empty_artifact
+from sodabuild.emit.outputs import dumps
 from sodabuild.rules.load import load_rules
 from sodabuild.session.session import BuilderSession
 
@@ -165,6 +169,15 @@ OPS = st.tuples(
 )
 
 
+def artifacts(root: Path) -> dict[str, Any]:
+    found = {}
+    for project in ("small-app", "shared-lib"):
+        path = root / "fixtures" / project / "__generated__" / "artifact.json"
+        if path.exists():
+            found[project] = json.loads(path.read_bytes())
+    return found
+
+
 def observe(root: Path, result: Any) -> dict[str, Any]:
     """Outputs of every project that built (a failed one keeps its previous outputs, by
     design, so only its diagnostics are compared), and all diagnostics."""
@@ -215,6 +228,7 @@ def test_incremental_equals_clean(
     assert session.update().ok
     originals: dict[Path, str] = {}
     for step, op in enumerate(ops):
+        artifacts_before = artifacts(root)
         apply(root, op, originals)
         result = session_build(session)
         expected_ok = True
@@ -228,6 +242,10 @@ def test_incremental_equals_clean(
             continue
         assert result is not None, f"step {step}: {op}"
         assert observe(root, result) == expected, f"step {step}: {op}"
+        # a delta since the previous build, applied to the previous artifact, is the new one
+        for project, new in artifacts(root).items():
+            old = artifacts_before.get(project, empty_artifact(project))
+            assert dumps(apply_delta(old, diff(old, new))) == dumps(new), f"delta, step {step}"
         # a new process starting from the persisted cache sees the same
         session.save({"ok": result.ok})
         fresh = session_build(BuilderSession(root))

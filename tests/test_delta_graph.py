@@ -1,0 +1,96 @@
+"""Artifact deltas (``--write-delta``) and graph pictures (``sodabuild graph``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sodabuild.emit.delta import apply, diff, empty_artifact, is_empty
+from sodabuild.emit.outputs import dumps
+
+from .conftest import run_cli
+
+ARTIFACT = "fixtures/small-app/__generated__/artifact.json"
+
+
+def test_diff_and_apply_round_trip() -> None:
+    old = {
+        "version": 1,
+        "project": "p",
+        "schema_hash": "a",
+        "elements": {"x": {"hash": "1", "v": 1}, "y": {"hash": "2", "v": 2}},
+    }
+    new = {
+        "version": 1,
+        "project": "p",
+        "schema_hash": "b",
+        "elements": {"y": {"hash": "3", "v": 3}, "z": {"hash": "4", "v": 4}},
+    }
+    delta = diff(old, new)
+    assert list(delta["added"]) == ["z"]
+    assert delta["removed"] == {"x": {"old_hash": "1"}}
+    assert delta["changed"]["y"]["old_hash"] == "2" and delta["changed"]["y"]["new_hash"] == "3"
+    assert delta["header_changed"] is True
+    assert dumps(apply(old, delta)) == dumps(new)
+    assert is_empty(diff(new, new))
+    first = diff(empty_artifact("p"), new)
+    assert dumps(apply(empty_artifact("p"), first)) == dumps(new)
+
+
+def test_apply_refuses_a_delta_for_another_base() -> None:
+    old = {"version": 1, "project": "p", "schema_hash": "", "elements": {"x": {"hash": "1"}}}
+    new = {"version": 1, "project": "p", "schema_hash": "", "elements": {"x": {"hash": "2"}}}
+    other = {"version": 1, "project": "p", "schema_hash": "", "elements": {"x": {"hash": "9"}}}
+    try:
+        apply(other, diff(old, new))
+    except ValueError as exc:
+        assert "not the changed version" in str(exc)
+    else:
+        raise AssertionError("applied a delta to the wrong base")
+
+
+def test_write_delta_after_edits(example_workspace: Path, tmp_path: Path) -> None:
+    ws = example_workspace
+    delta_file = tmp_path / "delta.json"
+    assert run_cli("build", "-w", str(ws), "--write-delta", str(delta_file)).code == 0
+    first = json.loads(delta_file.read_text())
+    assert first["format"] == "sodabuild-artifact-delta"
+    assert len(first["projects"]["small-app"]["added"]) == 36  # from nothing
+    before = (ws / ARTIFACT).read_bytes()
+    fragments = ws / "fixtures/small-app/app/users/fragments.py"
+    fragments.write_text(fragments.read_text().replace("{", "{ __typename", 1))
+    (ws / "fixtures/small-app/app/orgs/queries.py").unlink()
+    (ws / "fixtures/small-app/app/added.py").write_text(
+        'from sodabuild.graphql import gql\n\nAdded = gql("query Added { __typename }")\n'
+    )
+    run = run_cli("build", "-w", str(ws), "--write-delta", str(delta_file))
+    assert run.code == 0, run.stdout
+    delta = json.loads(delta_file.read_text())["projects"]["small-app"]
+    assert list(delta["added"]) == ["app/added.py::Added"]
+    assert all(key.startswith("app/orgs/queries.py::") for key in delta["removed"])
+    assert delta["changed"], "the edited fragment and its users changed"
+    for entry in delta["changed"].values():
+        assert entry["old_hash"] != entry["new_hash"]
+    after = (ws / ARTIFACT).read_bytes()
+    assert dumps(apply(json.loads(before), delta)) == after
+    assert is_empty(json.loads(delta_file.read_text())["projects"]["shared-lib"])
+    # nothing changed: an empty delta (from the no-op path)
+    assert run_cli("build", "-w", str(ws), "--write-delta", str(delta_file)).code == 0
+    assert all(is_empty(p) for p in json.loads(delta_file.read_text())["projects"].values())
+
+
+def test_graph_pictures(example_workspace: Path) -> None:
+    ws = str(example_workspace)
+    dot = run_cli("graph", "-w", ws, "--level", "definition", "--filter", "*::UserAvatar")
+    assert dot.code == 0, dot.stderr
+    assert dot.stdout.startswith('digraph "example definitions" {')
+    edge = (
+        '"fixtures/small-app/app/users/fragments.py::UserAvatar" -> '
+        '"fixtures/shared-lib/shared/graphql/common.py::ImageFields";'
+    )
+    assert edge in dot.stdout
+    mermaid = run_cli("graph", "-w", ws, "--format", "mermaid")
+    assert mermaid.code == 0
+    assert mermaid.stdout.startswith("graph LR\n")
+    assert " --> " in mermaid.stdout
+    assert run_cli("graph", "-w", ws, "--format", "svg").code == 2
