@@ -383,6 +383,46 @@ def graph(
 
 
 @app.command()
+def explain(
+    target: Annotated[
+        str, typer.Argument(help="A canonical id (app/x.py::Name), a module path, or a name.")
+    ],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Say why a module or definition was (or was not) rebuilt in the last build."""
+    from sodabuild.session.session import BuilderSession
+
+    session = BuilderSession(workspace)
+    _guarded(False, session.load)
+    warm = session.warm
+    if warm is None or not warm.reasons:
+        typer.echo("sodabuild: no build recorded in the cache yet; run `sodabuild build`", err=True)
+        raise typer.Exit(EXIT_SOURCE_ERRORS)
+    name = target.split(":")[-1] if "::" not in target else None
+    path, _, binding = target.rpartition("::") if "::" in target else (target, "", "")
+    path = path.split(":", 1)[-1] if ":" in path else path  # project:path::Name
+
+    def path_matches(candidate: str) -> bool:
+        return bool(path) and (candidate == path or candidate.endswith("/" + path))
+
+    lines = []
+    for file, why in sorted(warm.file_reasons.items()):
+        if path_matches(file) and not binding:
+            lines.append(f"{file}: {why}")
+    for definition, why in sorted(warm.reasons.items()):
+        module, _, defined = definition.rpartition("::")
+        if (binding and defined == binding and path_matches(module)) or (
+            not binding and (path_matches(module) or defined == name)
+        ):
+            lines.append(f"{definition}: {why}")
+    if not lines:
+        typer.echo(f"sodabuild: '{target}' is not part of the last build", err=True)
+        raise typer.Exit(EXIT_SOURCE_ERRORS)
+    for line in lines:
+        typer.echo(line)
+
+
+@app.command()
 def clean(workspace: WorkspaceOption = None, cache_dir: CacheDirOption = None) -> None:
     """Remove the workspace's cache directory (outputs are kept)."""
     from sodabuild.session.session import clean_cache

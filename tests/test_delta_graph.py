@@ -1,4 +1,4 @@
-"""Artifact deltas (``--write-delta``) and graph pictures (``sodabuild graph``)."""
+"""Artifact deltas (``--write-delta``), graph pictures (``graph``), early cutoff, ``explain``."""
 
 from __future__ import annotations
 
@@ -94,3 +94,30 @@ def test_graph_pictures(example_workspace: Path) -> None:
     assert mermaid.stdout.startswith("graph LR\n")
     assert " --> " in mermaid.stdout
     assert run_cli("graph", "-w", ws, "--format", "svg").code == 2
+
+
+def test_early_cutoff_and_explain(example_workspace: Path) -> None:
+    ws = str(example_workspace)
+    assert run_cli("build", "-w", ws).code == 0
+    fragments = example_workspace / "fixtures/small-app/app/users/fragments.py"
+    original = fragments.read_text()
+    brace = original.index("{", original.index("gql("))
+    # whitespace inside the string: reparsed, same document, users untouched
+    fragments.write_text(original[: brace + 1] + "\n      " + original[brace + 1 :])
+    counts = run_cli("build", "-w", ws, "--json").json()["stats"]["counts"]
+    assert counts["cache_misses"] == 2  # the file's scan and the one definition
+    why = run_cli("explain", "-w", ws, "app/users/fragments.py").stdout
+    assert "changed: content differs from the cache" in why
+    assert "propagation stopped here" in why
+    users = run_cli("explain", "-w", ws, "app/issues/fragments.py::CommentFields").stdout
+    assert "reused" in users
+    # a real change reaches its users, and explain names the fragment that did it
+    fragments.write_text(original[: brace + 1] + " __typename" + original[brace + 1 :])
+    assert run_cli("build", "-w", ws).code == 0
+    users = run_cli("explain", "-w", ws, "small-app:app/issues/fragments.py::CommentFields")
+    assert users.code == 0
+    assert "fragment argument(s) changed: fixtures/small-app/app/users/fragments.py::" in (
+        users.stdout
+    )
+    missing = run_cli("explain", "-w", ws, "no/such/module.py")
+    assert missing.code == 1 and "not part of the last build" in missing.stderr

@@ -141,6 +141,9 @@ class _Build:
         self.cache = self.store.cache
         self.dir_stamps: dict[str, DirStamp] = {}
         self._keys: dict[DefRef, str] = {}
+        self._outcome: dict[DefRef, str] = {}
+        self._sources: dict[DefRef, tuple[str, tuple[tuple[str, str], ...]]] = {}
+        self.reasons: dict[str, str] = {}
         self._targets: dict[DefRef, tuple[DefRef, ...]] = {}
         self._warnings: dict[DefRef, tuple[Diagnostic, ...]] = {}
         self._good_schemas: set[str] = set()
@@ -451,11 +454,14 @@ class _Build:
         self._in_progress.pop()
         self.definition_graph.link(ref, tuple(targets))
         key: str | None = None
+        source = digest([definition.source])
+        arg_outcomes = tuple((f"{t.path}::{t.name}", self._outcome.get(t, "")) for t in targets)
         if all(arg is not None for arg in args):
-            key = digest(
-                [definition.source, *(f"{t.path}::{t.name}={self._keys[t]}" for t in targets)]
-            )
-        entry = self.warm.composed.get(ref) if self.warm and key else None
+            # fragments enter the key by what they produced (early cutoff: a fragment whose
+            # document comes out the same does not invalidate its users)
+            key = digest([source, *(f"{name}={outcome}" for name, outcome in arg_outcomes)])
+        entry = self.warm.composed.get(ref) if self.warm else None
+        self.reasons[f"{ref.path}::{ref.name}"] = self._why(entry, key, source, arg_outcomes)
         if entry is not None and entry.key == key:
             self.cache.hit()
             cached: Composed = entry.composed  # type: ignore[assignment]
@@ -478,7 +484,35 @@ class _Build:
             self._composed[ref] = None
             return None
         self._record(ref, key, result, tuple(diagnostics), tuple(targets))
+        if entry is not None:
+            previous: Composed = entry.composed  # type: ignore[assignment]
+            before = digest([previous.hash, *(str(piece.identity) for piece in previous.fragments)])
+            if before == self._outcome[ref]:
+                self.reasons[f"{ref.path}::{ref.name}"] += (
+                    "; its document came out the same, so nothing that uses it was"
+                    " recomposed (propagation stopped here)"
+                )
         return result
+
+    @staticmethod
+    def _why(
+        entry: ComposedEntry | None,
+        key: str | None,
+        source: str,
+        args: tuple[tuple[str, str], ...],
+    ) -> str:
+        if key is None:
+            return "failed: a fragment argument did not resolve or compose (see diagnostics)"
+        if entry is None:
+            return "composed: not in the cache (new, or a cold build)"
+        if entry.key == key:
+            return "reused: its gql() string and its fragments' documents are unchanged"
+        if entry.source != source:
+            return "recomposed: its gql() string changed"
+        before = dict(entry.args)
+        changed = [name for name, outcome in args if before.get(name) != outcome]
+        gone = [name for name in before if name not in dict(args)]
+        return "recomposed: fragment argument(s) changed: " + ", ".join(changed + gone)
 
     def _record(
         self,
@@ -490,6 +524,13 @@ class _Build:
     ) -> None:
         self._composed[ref] = result
         self._keys[ref] = key
+        self._outcome[ref] = digest(
+            [result.hash, *(str(piece.identity) for piece in result.fragments)]
+        )
+        self._sources[ref] = (
+            digest([self.definition(ref).source]),
+            tuple((f"{t.path}::{t.name}", self._outcome.get(t, "")) for t in targets),
+        )
         self._warnings[ref] = warnings
         self._targets[ref] = targets
 
@@ -724,10 +765,17 @@ class _Build:
             scans=dict(self.store.scans_used),
             markers=dict(self.store.markers_used),
             composed={
-                ref: ComposedEntry(self._keys[ref], composed.stripped(), self._warnings[ref])
+                ref: ComposedEntry(
+                    self._keys[ref],
+                    composed.stripped(),
+                    self._warnings[ref],
+                    *self._sources[ref],
+                )
                 for ref, composed in self._composed.items()
                 if composed is not None and ref in self._keys
             },
+            reasons=dict(self.reasons),
+            file_reasons=dict(self.store.file_reasons),
             validated=set(self.validated_ok),
             validated_schemas=set(self._good_schemas),
             outputs=dict(self.output_stamps),

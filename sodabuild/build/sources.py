@@ -38,6 +38,8 @@ class SourceStore:
     #: Directories in which existence was probed (module resolution).
     probed_dirs: set[str] = field(default_factory=set)
     scans_used: dict[str, tuple[str, tuple[str, ...], ModuleScan]] = field(default_factory=dict)
+    #: What happened to each file this build, for ``explain``.
+    file_reasons: dict[str, str] = field(default_factory=dict)
     markers_used: dict[str, tuple[str, str, bool]] = field(default_factory=dict)
     _known: set[str] = field(default_factory=set)
     _exists: dict[str, bool] = field(default_factory=dict)
@@ -93,9 +95,17 @@ class SourceStore:
                 self.cache.skips += 1
                 self.stamps[rel] = old
                 self._hash[rel] = old.hash
+                self.file_reasons[rel] = "unchanged (stat matches its stamp: not read)"
                 return old.hash
         self._read(rel)
-        return self._hash[rel]
+        digest = self._hash[rel]
+        if old is None:
+            self.file_reasons[rel] = "read: not in the cache"
+        elif digest == old.hash:
+            self.file_reasons[rel] = "re-read (stat changed or racy): content unchanged"
+        else:
+            self.file_reasons[rel] = "changed: content differs from the cache"
+        return digest
 
     def data(self, rel: str) -> bytes | None:
         return self._read(rel)

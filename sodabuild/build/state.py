@@ -19,7 +19,7 @@ from sodabuild.scan import ModuleScan
 from sodabuild.session.fingerprint import DirStamp, Stamp
 
 #: Bump when the shape of anything cached changes.
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 @dataclass
@@ -27,6 +27,9 @@ class ComposedEntry:
     key: str
     composed: object  # sodabuild.compose.document.Composed without AST nodes
     warnings: tuple[Diagnostic, ...]
+    #: For ``explain``: a digest of the gql() string, and each fragment argument's outcome.
+    source: str = ""
+    args: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -46,6 +49,9 @@ class WarmState:
     #: Outputs as written, for the no-op check, and when they were stamped.
     outputs: dict[str, Stamp] = field(default_factory=dict)
     outputs_recorded_ns: int = 0
+    #: Why each definition ("path::name") and file was or was not rebuilt, for ``explain``.
+    reasons: dict[str, str] = field(default_factory=dict)
+    file_reasons: dict[str, str] = field(default_factory=dict)
 
     def merged_into(self, older: WarmState | None) -> WarmState:
         """This build's entries over an older state's (a subset build keeps the rest)."""
@@ -63,6 +69,8 @@ class WarmState:
             validated_schemas=older.validated_schemas | self.validated_schemas,
             outputs={**older.outputs, **self.outputs},
             outputs_recorded_ns=self.outputs_recorded_ns,
+            reasons={**older.reasons, **self.reasons},
+            file_reasons={**older.file_reasons, **self.file_reasons},
         )
 
 
