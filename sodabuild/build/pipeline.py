@@ -467,7 +467,7 @@ class _Build:
             cached: Composed = entry.composed  # type: ignore[assignment]
             for warning in entry.warnings:
                 self.report(warning)
-            self._record(ref, key, cached, entry.warnings, tuple(targets))
+            self._record(ref, key, cached, entry.warnings, tuple(targets), (source, arg_outcomes))
             return cached
         parsed = self.parsed(ref)
         if parsed is None:
@@ -483,7 +483,7 @@ class _Build:
         if result is None or key is None:
             self._composed[ref] = None
             return None
-        self._record(ref, key, result, tuple(diagnostics), tuple(targets))
+        self._record(ref, key, result, tuple(diagnostics), tuple(targets), (source, arg_outcomes))
         if entry is not None:
             previous: Composed = entry.composed  # type: ignore[assignment]
             before = digest([previous.hash, *(str(piece.identity) for piece in previous.fragments)])
@@ -521,16 +521,14 @@ class _Build:
         result: Composed,
         warnings: tuple[Diagnostic, ...],
         targets: tuple[DefRef, ...],
+        inputs: tuple[str, tuple[tuple[str, str], ...]],
     ) -> None:
         self._composed[ref] = result
         self._keys[ref] = key
         self._outcome[ref] = digest(
             [result.hash, *(str(piece.identity) for piece in result.fragments)]
         )
-        self._sources[ref] = (
-            digest([self.definition(ref).source]),
-            tuple((f"{t.path}::{t.name}", self._outcome.get(t, "")) for t in targets),
-        )
+        self._sources[ref] = inputs
         self._warnings[ref] = warnings
         self._targets[ref] = targets
 
