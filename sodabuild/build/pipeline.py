@@ -126,6 +126,7 @@ class _Build:
         selected: list[ResolvedProject],
         check: bool,
         warm: WarmState | None = None,
+        schemas: dict[str, LoadedSchema] | None = None,
     ) -> None:
         self.workspace = workspace
         self.warm = warm if warm is not None and warm.version == STATE_VERSION else None
@@ -163,6 +164,9 @@ class _Build:
         self._in_progress: list[DefRef] = []
         self._host: HostMap | None = None
         self._schemas: dict[tuple[str, ...], LoadedSchema] = {}
+        #: Built schemas by schema hash, kept by a live session across builds (not persisted).
+        self.schema_cache: dict[str, LoadedSchema] = schemas if schemas is not None else {}
+        self._schema_ids: set[str] = set()
         self.validated_count = 0
 
     # -- helpers ----------------------------------------------------------------------------
@@ -628,8 +632,14 @@ class _Build:
 
         key = tuple(path for path, _ in files)
         if key not in self._schemas:
-            self._schemas[key] = load_schema(files)
-            for diagnostic in self._schemas[key].diagnostics:
+            identity = schema_hash(files)
+            loaded = self.schema_cache.get(identity)
+            if loaded is None:
+                loaded = load_schema(files)
+                if loaded.schema is not None:
+                    self.schema_cache[identity] = loaded
+            self._schemas[key] = loaded
+            for diagnostic in loaded.diagnostics:
                 self.report(diagnostic)
         return self._schemas[key]
 
@@ -837,6 +847,7 @@ class _Build:
                 with self.timer.phase("validate"):
                     schema_files = self.schema_files(project)
                     schema_id = schema_hash(schema_files) if schema_files is not None else ""
+                    self._schema_ids.add(schema_id)
                     if schema_files is not None:
                         self.prevalidate(schema_files, schema_id, refs, validated)
                     built = self._schemas.get(tuple(p for p, _ in schema_files or ()))
@@ -894,6 +905,8 @@ class _Build:
                         result.wrote = True
                         self._stamp_outputs(project.out_dir, files_out)
             self.validated_ok = {key for key, ok in validated.items() if ok}
+        for identity in set(self.schema_cache) - self._schema_ids:
+            del self.schema_cache[identity]  # keep only the projects' current schemas
         for result in self.results.values():
             result.diagnostics.sort(key=Diagnostic.sort_key)
         counts = {
@@ -949,6 +962,7 @@ def build_workspace(
     *,
     check: bool = False,
     warm: WarmState | None = None,
+    schemas: dict[str, LoadedSchema] | None = None,
 ) -> BuildResult:
     """Build the selected projects (all by default); with ``check`` nothing is written.
 
@@ -956,4 +970,4 @@ def build_workspace(
     unchanged are reused from it, and the outputs are byte-identical to a cold build's.
     """
     selected = select_projects(workspace, projects)
-    return _Build(workspace, rules, selected, check, warm).run()
+    return _Build(workspace, rules, selected, check, warm, schemas).run()

@@ -98,6 +98,8 @@ class Composed:
 
     def stripped(self) -> Composed:
         """The same result without AST nodes: small, and pickles without graphql-core."""
+        if self.main is None and all(piece.node is None for piece in self.fragments):
+            return self  # a cache hit is stripped already
         return replace(
             self,
             main=None,

@@ -106,6 +106,7 @@ class BuilderSession:
         self._config_stamps: dict[str, Stamp] = {}
         self._config_dirs: dict[str, DirStamp] = {}
         self._config_recorded = 0
+        self._schemas: dict[str, Any] = {}  # built GraphQL schemas by schema hash (memory only)
 
     # -- config -----------------------------------------------------------------------------
 
@@ -224,7 +225,9 @@ class BuilderSession:
         warm = self.warm if self.incremental else None
         if warm is not None and change_set:
             warm = self._forget(warm, change_set)
-        result = build_workspace(self.workspace, self.rules, self.projects, check=check, warm=warm)
+        result = build_workspace(
+            self.workspace, self.rules, self.projects, check=check, warm=warm, schemas=self._schemas
+        )
         if result.state is not None:
             subset = self.projects is not None and len(set(self.projects)) < len(
                 self.workspace.projects
