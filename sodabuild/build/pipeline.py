@@ -111,10 +111,8 @@ def config_location(
             ("projects", index, key) if file == workspace.file else ("project", key)
         )
         found = locate(text, path)
-        if found is not None and (file != workspace.file or len(path) == 3):
-            exact = locate(text, path)
-            if exact is not None:
-                return file, exact[0], exact[1]
+        if found is not None:
+            return file, found[0], found[1]
     return project.config_files[-1], None, None
 
 
@@ -626,13 +624,13 @@ class _Build:
             return None
         return files
 
-    def schema(self, files: list[tuple[str, bytes]]) -> LoadedSchema:
-        """Build (once per build) the schema of these files; its diagnostics are reported."""
+    def schema(self, files: list[tuple[str, bytes]], identity: str) -> LoadedSchema:
+        """Build (once per build) the schema of these files, whose hash is ``identity``;
+        its diagnostics are reported."""
         from sodabuild.validate.schema import load_schema
 
         key = tuple(path for path, _ in files)
         if key not in self._schemas:
-            identity = schema_hash(files)
             loaded = self.schema_cache.get(identity)
             if loaded is None:
                 loaded = load_schema(files)
@@ -677,11 +675,11 @@ class _Build:
                 candidates[key] = (ref, composed)
         if not candidates and (self.warm is None or schema_hash not in self.warm.validated_schemas):
             # nothing to validate, but a schema never seen before is still checked
-            loaded = self.schema(files)
+            loaded = self.schema(files, schema_hash)
             return loaded if loaded.schema is not None else None
         if not candidates:
             return None
-        loaded = self.schema(files)
+        loaded = self.schema(files, schema_hash)
         if loaded.schema is None:
             return None
         candidates = {key: (ref, self.full(ref)) for key, (ref, _) in candidates.items()}
@@ -716,7 +714,7 @@ class _Build:
         key = (composed.hash, schema_hash)
         if validated.get(key):
             return True
-        loaded = self.schema(files)
+        loaded = self.schema(files, schema_hash)
         if loaded.schema is None:
             return False
         definition = self.definition(ref)

@@ -62,12 +62,19 @@ def build_summary(
     }
 
 
+def reused_counts(counts: dict[str, Any]) -> dict[str, Any]:
+    """A build's counts as a repeat of it sees them: every lookup a hit, no file read."""
+    repeat = dict(counts)
+    reused = repeat.get("cache_hits", 0) + repeat.get("cache_misses", 0)
+    repeat.update(cache_hits=reused, cache_misses=0, files_read=0, files_parsed=0)
+    repeat["cache_skips"] = repeat.get("files_seen", 0)
+    return repeat
+
+
 def no_op_summary(previous: dict[str, Any], elapsed: float, check: bool) -> dict[str, Any]:
     """A repeat of ``previous`` when nothing changed: every result reused, nothing written."""
-    counts = dict(previous["stats"]["counts"])
-    reused = counts.get("cache_hits", 0) + counts.get("cache_misses", 0)
-    counts.update(cache_hits=reused, cache_misses=0, files_read=0, files_parsed=0)
-    counts["cache_skips"] = counts.get("files_seen", 0)
+    counts = reused_counts(previous["stats"]["counts"])
+    reused = counts["cache_hits"]
     projects = []
     for project in previous["projects"]:
         unchanged = project["files_written"] + project["files_unchanged"]

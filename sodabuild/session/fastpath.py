@@ -36,7 +36,7 @@ def cache_dir_of(workspace_file: Path, override: Path | None) -> Path | None:
     return (workspace_file.parent / configured).resolve()
 
 
-def _files_unchanged(root: Path, stamps: dict[str, Any], recorded_ns: int) -> bool:
+def files_unchanged(root: Path, stamps: dict[str, Any], recorded_ns: int) -> bool:
     for rel, stamp in stamps.items():
         path = os.path.join(root, rel)
         if stamp == ABSENT:
@@ -74,17 +74,17 @@ def no_op_summary(
     return summary if unchanged_since(workspace_file.parent, record) else None
 
 
+def dirs_unchanged(root: Path, stamps: dict[str, Any], recorded_ns: int) -> bool:
+    return all(dir_unchanged(str(root / rel), stamp, recorded_ns) for rel, stamp in stamps.items())
+
+
 def unchanged_since(root: Path, record: dict[str, Any]) -> bool:
     """Every stamp of a build record still holds: config, inputs, directories, outputs."""
     recorded_ns = int(record["recorded_ns"])
-    if not _files_unchanged(root, record["config_files"], recorded_ns):
-        return False
-    for rel, stamp in record["config_dirs"].items():
-        if not dir_unchanged(str(root / rel), stamp, recorded_ns):
-            return False
-    if not _files_unchanged(root, record["files"], recorded_ns):
-        return False
-    for rel, stamp in record["dirs"].items():
-        if not dir_unchanged(str(root / rel), stamp, recorded_ns):
-            return False
-    return _files_unchanged(root, record["outputs"], int(record["outputs_recorded_ns"]))
+    return (
+        files_unchanged(root, record["config_files"], recorded_ns)
+        and dirs_unchanged(root, record["config_dirs"], recorded_ns)
+        and files_unchanged(root, record["files"], recorded_ns)
+        and dirs_unchanged(root, record["dirs"], recorded_ns)
+        and files_unchanged(root, record["outputs"], int(record["outputs_recorded_ns"]))
+    )

@@ -32,10 +32,7 @@ from sodabuild.session.fingerprint import (
     DirStamp,
     Stamp,
     dir_stamp,
-    dir_unchanged,
     read_stamped,
-    same_content,
-    unchanged,
 )
 from sodabuild.session.store import read_cache_file, write_cache_file
 
@@ -144,20 +141,12 @@ class BuilderSession:
         self._config_stamps, self._config_dirs, self._config_recorded = stamps, dirs, started
 
     def _config_changed(self) -> bool:
-        for rel, stamp in self._config_stamps.items():
-            path = str(self.root / rel)
-            if stamp == ABSENT:
-                if os.path.exists(path):
-                    return True
-                continue
-            verdict = unchanged(path, stamp, self._config_recorded)
-            if verdict is None:
-                verdict = same_content(path, stamp)
-            if not verdict:
-                return True
-        return any(
-            not dir_unchanged(str(self.root / rel), stamp, self._config_recorded)
-            for rel, stamp in self._config_dirs.items()
+        from sodabuild.session.fastpath import dirs_unchanged, files_unchanged
+
+        recorded = self._config_recorded
+        return not (
+            files_unchanged(self.root, self._config_stamps, recorded)
+            and dirs_unchanged(self.root, self._config_dirs, recorded)
         )
 
     def cache_dir(self) -> Path:
@@ -264,13 +253,11 @@ class BuilderSession:
 
     def _repeat(self) -> Any:
         """The last result again, counted as what it is: everything reused, nothing read."""
-        counts = dict(self.last.counts)
-        reused = counts.get("cache_hits", 0) + counts.get("cache_misses", 0)
-        counts.update(cache_hits=reused, cache_misses=0, files_read=0, files_parsed=0)
-        counts["cache_skips"] = counts.get("files_seen", 0)
+        from sodabuild.build.summary import reused_counts
+
         return replace(
             self.last,
-            counts=counts,
+            counts=reused_counts(self.last.counts),
             timings=dict.fromkeys(self.last.timings, 0.0),
             projects=[
                 replace(p, written=[], unchanged=p.written + p.unchanged, removed=[])
@@ -298,9 +285,7 @@ class BuilderSession:
         touched = {self._relative(p) for p in change_set.paths}
         if not touched & set(warm.files):
             return warm
-        files = {k: v for k, v in warm.files.items() if k not in touched}
-        copy = WarmState(**{**warm.__dict__, "files": files})
-        return copy
+        return replace(warm, files={k: v for k, v in warm.files.items() if k not in touched})
 
     def save(self, summary: dict[str, Any] | None = None) -> None:
         """Write the warm state and the no-op record, each atomically.
