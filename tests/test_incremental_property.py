@@ -26,7 +26,7 @@ from sodabuild.emit.delta import apply as apply_delta
 from sodabuild.emit.delta import diff, empty_artifact
 from sodabuild.emit.outputs import dumps
 from sodabuild.rules.load import load_rules
-from sodabuild.session.session import BuilderSession
+from sodabuild.session.session import BuilderSession, ChangeSet
 
 from .conftest import FIXTURES, REPO, read_tree
 
@@ -200,13 +200,30 @@ def clean_build(root: Path, scratch: Path) -> dict[str, Any]:
     return observe(scratch, result)
 
 
-def session_build(session: BuilderSession) -> Any:
+def session_build(session: BuilderSession, changes: ChangeSet | None = None) -> Any:
     from sodabuild.diagnostics import SodabuildError
 
     try:
-        return session.update()
+        return session.update(changes)
     except SodabuildError:
         return None
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and not {"__generated__", ".cache"} & set(p.relative_to(root).parts)
+    }
+
+
+def changes_between(before: dict[str, bytes], after: dict[str, bytes]) -> ChangeSet:
+    """What a file watcher reports for an edit step."""
+    return ChangeSet.of(
+        added=after.keys() - before.keys(),
+        modified={p for p in before.keys() & after.keys() if before[p] != after[p]},
+        removed=before.keys() - after.keys(),
+    )
 
 
 @settings(
@@ -215,10 +232,12 @@ def session_build(session: BuilderSession) -> Any:
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(ops=st.lists(OPS, min_size=1, max_size=5))
+@given(ops=st.lists(OPS, min_size=1, max_size=5), watched=st.booleans())
 def test_incremental_equals_clean(
-    template: Path, tmp_path: Path, ops: list[tuple[str, int]]
+    template: Path, tmp_path: Path, ops: list[tuple[str, int]], watched: bool
 ) -> None:
+    """``watched``: each step names its changes as watch mode does (a ChangeSet, trusted);
+    otherwise the session finds them by a stat pass."""
     root = tmp_path / "ws"
     if root.exists():
         shutil.rmtree(root)
@@ -229,8 +248,10 @@ def test_incremental_equals_clean(
     originals: dict[Path, str] = {}
     for step, op in enumerate(ops):
         artifacts_before = artifacts(root)
+        tree_before = snapshot(root) if watched else {}
         apply(root, op, originals)
-        result = session_build(session)
+        changes = changes_between(tree_before, snapshot(root)) if watched else None
+        result = session_build(session, changes)
         expected_ok = True
         try:
             expected = clean_build(root, tmp_path / "clean")

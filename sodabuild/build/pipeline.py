@@ -18,19 +18,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sodabuild.build.sources import SourceStore
-from sodabuild.build.state import STATE_VERSION, ComposedEntry, WarmState, digest
+from sodabuild.build.state import STATE_VERSION, ComposedEntry, SessionMemory, WarmState, digest
 from sodabuild.config.locate import locate
 from sodabuild.config.model import ResolvedProject, ResolvedWorkspace
 from sodabuild.diagnostics import Diagnostic, Severity, SodabuildError
 from sodabuild.discover import Matcher, discover_files
-from sodabuild.emit.outputs import Element, emit_project
+from sodabuild.emit.outputs import Assembler, Element
 from sodabuild.graph import DefinitionGraph, ModuleGraph
 from sodabuild.memory import gc_frozen, gc_paused
 from sodabuild.resolve import DefRef, ModRef, ModuleResolver, NameResolver, Unresolved
 from sodabuild.rules.load import RuleSet
 from sodabuild.rules.model import Rule
 from sodabuild.scan import GqlDefinition, ModuleScan
-from sodabuild.session.fingerprint import DirStamp, Stamp, content_hash
+from sodabuild.session.fingerprint import DirStamp, Stamp
 from sodabuild.validate.schema import schema_hash
 from sodabuild.write import check_outputs, write_outputs
 
@@ -75,12 +75,39 @@ class BuildResult:
     definition_graph: DefinitionGraph
     check: bool = False
     state: WarmState | None = None
+    #: "full": every stage ran (reusing the cache); "changes": a change set was applied
+    #: to the session's last build (build/update.py).
+    mode: str = "full"
 
     @property
     def ok(self) -> bool:
         return all(p.ok for p in self.projects) and not (
             self.check and any(p.stale for p in self.projects)
         )
+
+
+class NeedsFullBuild(Exception):
+    """A graph being updated met something only the full build handles (build/update.py)."""
+
+
+@dataclass(eq=False)
+class Plan:
+    """One rule applied to one project: its files, definitions, schema and elements."""
+
+    project: ResolvedProject
+    rule: Rule
+    files: list[str]
+    #: The definitions of each file that passes the pre-filter, in file order.
+    by_file: dict[str, list[DefRef]]
+    refs: list[DefRef] = field(default_factory=list)
+    schema_files: list[tuple[str, bytes]] | None = None
+    schema_id: str = ""
+    schema_ok: bool = False
+    #: The definitions that built, as the outputs show them.
+    elements: dict[DefRef, Element] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.refs = [ref for refs in self.by_file.values() for ref in refs]
 
 
 class _Timer:
@@ -124,7 +151,7 @@ class _Build:
         selected: list[ResolvedProject],
         check: bool,
         warm: WarmState | None = None,
-        schemas: dict[str, LoadedSchema] | None = None,
+        memory: SessionMemory | None = None,
     ) -> None:
         self.workspace = workspace
         self.warm = warm if warm is not None and warm.version == STATE_VERSION else None
@@ -162,10 +189,22 @@ class _Build:
         self._in_progress: list[DefRef] = []
         self._host: HostMap | None = None
         self._schemas: dict[tuple[str, ...], LoadedSchema] = {}
-        #: Built schemas by schema hash, kept by a live session across builds (not persisted).
-        self.schema_cache: dict[str, LoadedSchema] = schemas if schemas is not None else {}
+        #: What a live session keeps between builds: built schemas, output assemblers.
+        self.memory = memory if memory is not None else SessionMemory()
+        self.schema_cache: dict[str, LoadedSchema] = self.memory.schemas
         self._schema_ids: set[str] = set()
         self.validated_count = 0
+        self.plans: list[Plan] = []
+        #: The files each definition's fragment-argument resolution read (what re-resolves it).
+        self.resolution_deps: dict[DefRef, frozenset[str]] = {}
+        #: The reverse: file -> definitions whose resolution read it.
+        self.read_by: dict[str, set[DefRef]] = {}
+        #: Compositions holding ASTs, stripped when the build is kept (``retain``).
+        self._with_ast: set[DefRef] = set()
+        self.validated: dict[tuple[str, str], bool] = {}
+        self.chunk_counts = {"chunks_reused": 0, "chunks_written": 0}
+        #: Set while a change set is applied to this graph: any diagnostic aborts it.
+        self.strict = False
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -194,6 +233,8 @@ class _Build:
 
     def report(self, diagnostic: Diagnostic, project: str | None = None) -> None:
         """Record a diagnostic once per build, on the project that met it first."""
+        if self.strict:
+            raise NeedsFullBuild(diagnostic.render())
         key = (
             diagnostic.code,
             diagnostic.file,
@@ -290,18 +331,23 @@ class _Build:
         self.store.add_known(files)
         return files
 
-    def entries(self, files: list[str], rule: Rule) -> list[DefRef]:
-        marker = rule.discovery.prefilter.encode()
-        refs: list[DefRef] = []
+    def entries(self, files: list[str], rule: Rule) -> dict[str, list[DefRef]]:
+        """The definitions of the files that pass the rule's pre-filter, by file."""
+        by_file: dict[str, list[DefRef]] = {}
         for path in files:
-            if not self.store.has_marker(path, marker):
-                continue
-            self.scan_diagnostics(path)
-            scan = self.store.scan(path)
-            if scan is None:
-                continue
-            refs.extend(DefRef(path, d.name) for d in scan.definitions)
-        return refs
+            refs = self.file_entries(path, rule)
+            if refs is not None:
+                by_file[path] = refs
+        return by_file
+
+    def file_entries(self, path: str, rule: Rule) -> list[DefRef] | None:
+        if not self.store.has_marker(path, rule.discovery.prefilter.encode()):
+            return None
+        self.scan_diagnostics(path)
+        scan = self.store.scan(path)
+        if scan is None:
+            return None
+        return [DefRef(path, d.name) for d in scan.definitions]
 
     def link_modules(self, files: list[str]) -> None:
         for path in files:
@@ -429,9 +475,11 @@ class _Build:
         args: list[Composed | None] = []
         targets: list[DefRef] = []
         identities: list[object] = []
+        read: set[str] = {ref.path}
         for index, arg in enumerate(definition.args):
-            with self.timer.phase("resolve"):
+            with self.timer.phase("resolve"), self.names.recording() as deps:
                 target = self.resolve_arg(ref, index)
+            read |= deps
             if target is not None:
                 targets.append(target)
             if target is None:
@@ -454,6 +502,11 @@ class _Build:
                 args.append(self.composed(target))
             identities.append(target)
         self._in_progress.pop()
+        for path in self.resolution_deps.get(ref, ()):
+            self.read_by[path].discard(ref)
+        self.resolution_deps[ref] = frozenset(read)
+        for path in read:
+            self.read_by.setdefault(path, set()).add(ref)
         self.definition_graph.link(ref, tuple(targets))
         key: str | None = None
         source = digest([definition.source])
@@ -526,6 +579,8 @@ class _Build:
         inputs: tuple[str, tuple[tuple[str, str], ...]],
     ) -> None:
         self._composed[ref] = result
+        if result.has_ast:
+            self._with_ast.add(ref)
         self._keys[ref] = key
         self._outcome[ref] = digest(
             [result.hash, *(str(piece.identity) for piece in result.fragments)]
@@ -551,6 +606,7 @@ class _Build:
         result, _ = compose(parsed, ref, args, list(targets), bound)
         assert result is not None and result.hash == current.hash, ref
         self._composed[ref] = result
+        self._with_ast.add(ref)
         return result
 
     def duplicates(self, project: ResolvedProject, refs: list[DefRef]) -> None:
@@ -730,15 +786,14 @@ class _Build:
             validated[key] = True
         return not diagnostics
 
-    def _remove_orphans(self, out_dir: str, files: dict[str, bytes]) -> list[str]:
+    def _remove_orphans(self, out_dir: str, produced: set[str]) -> list[str]:
         """Outputs the last build wrote here that this build does not (e.g. a rule's output
         path changed): removed, so the out_dir holds exactly what a clean build writes."""
         if self.warm is None:
             return []
-        produced = {f"{out_dir}/{rel}" for rel in files}
         removed = []
         for path in sorted(self.warm.outputs):
-            if path.startswith(out_dir + "/") and path not in produced:
+            if path.startswith(out_dir + "/") and path[len(out_dir) + 1 :] not in produced:
                 try:
                     (self.root / path).unlink()
                 except FileNotFoundError:
@@ -746,16 +801,79 @@ class _Build:
                 removed.append(path[len(out_dir) + 1 :])
         return removed
 
-    def _stamp_outputs(self, out_dir: str, files: dict[str, bytes]) -> None:
-        for rel, data in files.items():
-            path = f"{out_dir}/{rel}"
+    def _previous_outputs(self, out_dir: str) -> dict[str, Stamp] | None:
+        """The stamps of what the last build wrote in ``out_dir`` (out_dir-relative)."""
+        if self.warm is None or not self.warm.outputs:
+            return None
+        prefix = out_dir + "/"
+        return {
+            path[len(prefix) :]: stamp
+            for path, stamp in self.warm.outputs.items()
+            if path.startswith(prefix)
+        } or None
+
+    def assembler(self, plan: Plan) -> Assembler:
+        key = (plan.project.name, plan.rule.content_hash())
+        found = self.memory.assemblers.get(key)
+        if found is None:
+            found = self.memory.assemblers[key] = Assembler(plan.project.name, plan.rule)
+        return found
+
+    def output(self, plan: Plan, changed: list[Element] | None = None) -> set[str]:
+        """Emit and write (or check) a plan's outputs; the out_dir-relative paths produced.
+
+        ``changed``: only these elements changed since the last emission (the fast path).
+        """
+        project, rule = plan.project, plan.rule
+        result = self.results[project.name]
+        with self.timer.phase("emit"):
+            assembler = self.assembler(plan)
+            if changed is None:
+                emitted = assembler.emit(plan.schema_id, list(plan.elements.values()))
+            else:
+                emitted = assembler.update(plan.schema_id, changed)
+        self.chunk_counts["chunks_reused"] += emitted.chunks_reused
+        self.chunk_counts["chunks_written"] += emitted.chunks_built
+        for output in rule.outputs:
+            result.outputs[output.kind] = f"{project.out_dir}/{output.path}"
+        if not plan.schema_ok or not result.ok:
+            return set()
+        out_dir = self.root / project.out_dir
+        with self.timer.phase("write"):
+            if self.check:
+                result.stale.extend(
+                    f"{project.out_dir}/{rel}"
+                    for rel in check_outputs(out_dir, emitted.files, emitted.chunks_dir)
+                )
+                return set(emitted.files)
             try:
-                stat = os.stat(self.root / path)
-            except OSError:
-                continue
-            self.output_stamps[path] = Stamp(
-                stat.st_size, stat.st_mtime_ns, stat.st_ino, content_hash(data)
-            )
+                report = write_outputs(
+                    out_dir,
+                    emitted.files,
+                    emitted.chunks_dir,
+                    self._previous_outputs(project.out_dir),
+                    self.warm.outputs_recorded_ns if self.warm is not None else 0,
+                )
+            except OSError as exc:
+                where = Path(exc.filename or out_dir)
+                self.report(
+                    Diagnostic(
+                        "OUTPUT_WRITE",
+                        f"cannot write outputs: {exc.strerror or exc}",
+                        os.path.relpath(where, self.root),
+                        hint="check permissions and free space of the out_dir",
+                    )
+                )
+                return set()
+        result.written.extend(report.written)
+        result.unchanged.extend(report.unchanged)
+        result.removed.extend(report.removed)
+        result.wrote = True
+        for rel in report.removed:
+            self.output_stamps.pop(f"{project.out_dir}/{rel}", None)
+        for rel, stamp in report.stamps.items():
+            self.output_stamps[f"{project.out_dir}/{rel}"] = stamp
+        return set(emitted.files)
 
     def warm_state(self) -> WarmState:
         """What this build leaves for the next one."""
@@ -815,7 +933,6 @@ class _Build:
     # -- the whole build --------------------------------------------------------------------
 
     def run(self) -> BuildResult:
-        plans: list[tuple[ResolvedProject, Rule, list[str], list[DefRef]]] = []
         with gc_paused():
             for project in self.selected:
                 self.current = project.name
@@ -823,91 +940,73 @@ class _Build:
                     with self.timer.phase("discover"):
                         files = self.discover(project, rule)
                     with self.timer.phase("scan"):
-                        refs = self.entries(files, rule)
+                        by_file = self.entries(files, rule)
                     with self.timer.phase("resolve"):
                         self.link_modules(files)
-                    plans.append((project, rule, files, refs))
+                    self.plans.append(Plan(project, rule, files, by_file))
             resolve_before = self.timer.timings["resolve"]
-            for project, _rule, _files, refs in plans:
-                self.current = project.name
-                for ref in refs:
+            for plan in self.plans:
+                self.current = plan.project.name
+                for ref in plan.refs:
                     with self.timer.phase("compose"):
                         self.composed(ref)
             # argument resolution runs inside composition; count it once, under resolve
             self.timer.timings["compose"] -= self.timer.timings["resolve"] - resolve_before
         with gc_frozen():
-            validated: dict[tuple[str, str], bool] = {}
-            for project, rule, files, refs in plans:
-                self.current = project.name
-                result = self.results[project.name]
-                result.modules += len(files)
-                self.duplicates(project, refs)
+            produced: dict[str, set[str]] = {}
+            for plan in self.plans:
+                self.current = plan.project.name
+                self.results[plan.project.name].modules += len(plan.files)
+                self.duplicates(plan.project, plan.refs)
                 with self.timer.phase("validate"):
-                    schema_files = self.schema_files(project)
-                    schema_id = schema_hash(schema_files) if schema_files is not None else ""
-                    self._schema_ids.add(schema_id)
-                    if schema_files is not None:
-                        self.prevalidate(schema_files, schema_id, refs, validated)
-                    built = self._schemas.get(tuple(p for p, _ in schema_files or ()))
-                    schema_ok = schema_files is not None and not (
-                        built is not None and built.schema is None
+                    self.check_schema(plan, plan.refs)
+                self.build_elements(plan, plan.refs)
+                produced.setdefault(plan.project.out_dir, set()).update(self.output(plan))
+            for project in self.selected:
+                if self.results[project.name].wrote:
+                    self.results[project.name].removed.extend(
+                        self._remove_orphans(project.out_dir, produced[project.out_dir])
                     )
-                elements: list[Element] = []
-                for ref in refs:
-                    composed = self._composed.get(ref)
-                    if composed is None:
-                        result.failed_definitions += 1
-                        continue
-                    if not schema_ok or schema_files is None:
-                        continue
-                    with self.timer.phase("validate"):
-                        ok = self.validate(ref, composed, schema_files, schema_id, validated)
-                    if not ok:
-                        result.failed_definitions += 1
-                        continue
-                    elements.append(self.element(ref, composed, project))
-                result.elements += len(elements)
-                if schema_ok:
-                    self._good_schemas.add(schema_id)
-                with self.timer.phase("emit"):
-                    files_out, chunks_dir = emit_project(project.name, schema_id, elements, rule)
-                out_dir = self.root / project.out_dir
-                for output in rule.outputs:
-                    result.outputs[output.kind] = f"{project.out_dir}/{output.path}"
-                if not schema_ok or not result.ok:
-                    continue
-                with self.timer.phase("write"):
-                    if self.check:
-                        result.stale.extend(
-                            f"{project.out_dir}/{rel}"
-                            for rel in check_outputs(out_dir, files_out, chunks_dir)
-                        )
-                    else:
-                        try:
-                            report = write_outputs(out_dir, files_out, chunks_dir)
-                        except OSError as exc:
-                            where = Path(exc.filename or out_dir)
-                            self.report(
-                                Diagnostic(
-                                    "OUTPUT_WRITE",
-                                    f"cannot write outputs: {exc.strerror or exc}",
-                                    os.path.relpath(where, self.root),
-                                    hint="check permissions and free space of the out_dir",
-                                )
-                            )
-                            continue
-                        result.written.extend(report.written)
-                        result.unchanged.extend(report.unchanged)
-                        result.removed.extend(report.removed)
-                        result.removed.extend(self._remove_orphans(project.out_dir, files_out))
-                        result.wrote = True
-                        self._stamp_outputs(project.out_dir, files_out)
-            self.validated_ok = {key for key, ok in validated.items() if ok}
+            self.validated_ok = {key for key, ok in self.validated.items() if ok}
         for identity in set(self.schema_cache) - self._schema_ids:
             del self.schema_cache[identity]  # keep only the projects' current schemas
-        for result in self.results.values():
-            result.diagnostics.sort(key=Diagnostic.sort_key)
-        counts = {
+        return self.finish()
+
+    def check_schema(self, plan: Plan, refs: list[DefRef]) -> None:
+        """The plan's schema files and hash, ``refs`` prevalidated against it, and whether
+        the schema builds (its problems reported)."""
+        plan.schema_files = self.schema_files(plan.project)
+        plan.schema_id = schema_hash(plan.schema_files) if plan.schema_files is not None else ""
+        self._schema_ids.add(plan.schema_id)
+        if plan.schema_files is not None:
+            self.prevalidate(plan.schema_files, plan.schema_id, refs, self.validated)
+        built = self._schemas.get(tuple(p for p, _ in plan.schema_files or ()))
+        plan.schema_ok = plan.schema_files is not None and not (
+            built is not None and built.schema is None
+        )
+        if plan.schema_ok:
+            self._good_schemas.add(plan.schema_id)
+
+    def build_elements(self, plan: Plan, refs: list[DefRef]) -> None:
+        """Validate ``refs`` and (re)make their elements; a failure drops its element."""
+        result = self.results[plan.project.name]
+        for ref in refs:
+            plan.elements.pop(ref, None)
+            composed = self._composed.get(ref)
+            if composed is None:
+                result.failed_definitions += 1
+                continue
+            if not plan.schema_ok or plan.schema_files is None:
+                continue
+            with self.timer.phase("validate"):
+                ok = self.validate(ref, composed, plan.schema_files, plan.schema_id, self.validated)
+            if not ok:
+                result.failed_definitions += 1
+                continue
+            plan.elements[ref] = self.element(ref, composed, plan.project)
+
+    def counts(self) -> dict[str, int]:
+        return {
             "files_seen": self.store.counts.seen,
             "files_read": self.store.counts.read,
             "files_parsed": self.store.counts.parsed,
@@ -917,20 +1016,46 @@ class _Build:
             "cache_hits": self.cache.hits,
             "cache_misses": self.cache.misses,
             "cache_skips": self.cache.skips,
+            **self.chunk_counts,
             "module_edges": self.module_graph.edge_count(),
             "definition_edges": self.definition_graph.edge_count(),
         }
-        return BuildResult(
+
+    def finish(self, state: WarmState | None = None) -> BuildResult:
+        for result in self.results.values():
+            result.elements = sum(
+                len(plan.elements) for plan in self.plans if plan.project.name == result.name
+            )
+            result.diagnostics.sort(key=Diagnostic.sort_key)
+        built = BuildResult(
             self.workspace.name,
             self.workspace.root,
             [self.results[p.name] for p in self.selected],
             dict(self.timer.timings),
-            counts,
+            self.counts(),
             self.module_graph,
             self.definition_graph,
             self.check,
-            self.warm_state(),
+            state if state is not None else self.warm_state(),
         )
+        self.retain(built)
+        return built
+
+    def retain(self, result: BuildResult) -> None:
+        """Keep this build as the session's graph for the next change set (the fast path
+        in build/update.py), without what it no longer needs: ASTs and file bytes."""
+        self.memory.graph = None
+        if self.check or not result.ok or any(p.diagnostics for p in result.projects):
+            return  # the fast path starts only from a clean, written build
+        for ref in self._with_ast:
+            composed = self._composed.get(ref)
+            if composed is not None:
+                self._composed[ref] = composed.stripped()
+        self._with_ast.clear()
+        self._parsed.clear()
+        self._host = None
+        self.store.release()
+        self.memory.graph = self
 
 
 def select_projects(workspace: ResolvedWorkspace, names: list[str] | None) -> list[ResolvedProject]:
@@ -960,7 +1085,7 @@ def build_workspace(
     *,
     check: bool = False,
     warm: WarmState | None = None,
-    schemas: dict[str, LoadedSchema] | None = None,
+    memory: SessionMemory | None = None,
 ) -> BuildResult:
     """Build the selected projects (all by default); with ``check`` nothing is written.
 
@@ -968,4 +1093,4 @@ def build_workspace(
     unchanged are reused from it, and the outputs are byte-identical to a cold build's.
     """
     selected = select_projects(workspace, projects)
-    return _Build(workspace, rules, selected, check, warm, schemas).run()
+    return _Build(workspace, rules, selected, check, warm, memory).run()

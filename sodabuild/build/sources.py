@@ -148,3 +148,23 @@ class SourceStore:
 
     def scanned(self) -> dict[str, ModuleScan | None]:
         return self._scans
+
+    def release(self) -> None:
+        """Drop file bytes (hashes, stamps and scans stay): a kept store stays small."""
+        self._data.clear()
+
+    def refresh(self, rel: str) -> bool | None:
+        """Read ``rel`` again (a change set names it): True if its content changed, None if
+        it cannot be read. Its scan and pre-filter answers are recomputed on next use."""
+        old = self.stamps.get(rel)
+        for cache in (self._data, self._hash, self._scans):
+            cache.pop(rel, None)
+        if self._read(rel) is None:
+            return None
+        changed = old is None or old.hash != self._hash[rel]
+        self.file_reasons[rel] = (
+            "changed: content differs from the last build"
+            if changed
+            else "re-read (named by the change set): content unchanged"
+        )
+        return changed

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from sodabuild.diagnostics import Diagnostic
 from sodabuild.resolve import DefRef
 from sodabuild.scan import ModuleScan
 from sodabuild.session.fingerprint import DirStamp, Stamp
+
+if TYPE_CHECKING:
+    from sodabuild.build.pipeline import _Build
+    from sodabuild.emit.outputs import Assembler
 
 #: Bump when the shape of anything cached changes.
 STATE_VERSION = 2
@@ -88,6 +93,17 @@ class CacheCounts:
 
     def miss(self, n: int = 1) -> None:
         self.misses += n
+
+
+@dataclass
+class SessionMemory:
+    """What a live session keeps in memory between builds (never persisted): built GraphQL
+    schemas by schema hash, each project's output assembler, and the last clean build's
+    graph, from which the next change set is applied (build/update.py)."""
+
+    schemas: dict[str, Any] = field(default_factory=dict)
+    assemblers: dict[tuple[str, str], Assembler] = field(default_factory=dict)
+    graph: _Build | None = None
 
 
 def digest(parts: list[Hashable]) -> str:

@@ -53,6 +53,7 @@ def build_summary(
         ],
         "cache": {"notes": [d.to_json() for d in notes or []], "no_op": False},
         "stats": {
+            "mode": result.mode,
             "timings_ms": {k: round(v * 1000, 3) for k, v in result.timings.items()},
             "counts": counts,
             "cache_hit_ratio": hit_ratio(counts),
@@ -93,6 +94,7 @@ def no_op_summary(previous: dict[str, Any], elapsed: float, check: bool) -> dict
         "projects": projects,
         "cache": {"notes": [], "no_op": True},
         "stats": {
+            "mode": "no-op",
             "timings_ms": {k: 0.0 for k in previous["stats"]["timings_ms"]},
             "counts": counts,
             "cache_hit_ratio": 1.0 if reused else None,

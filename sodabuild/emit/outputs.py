@@ -55,64 +55,203 @@ def dumps(data: Any) -> bytes:
     return (json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+# Outputs are assembled from per-element texts: an element (and a manifest entry) sits at
+# the same depth in the artifact, the chunks and the manifest, so its JSON text is computed
+# once and spliced into every output that lists it. The result is byte-identical to
+# ``dumps`` of the whole structure (tests/test_emit.py checks that).
+_HOLE = "\x00elements\x00"
+_INDENT = "\n    "
+
+
+def _nested(data: Any) -> str:
+    """``data`` as ``dumps`` writes it two levels deep (four spaces in)."""
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False).replace("\n", _INDENT)
+
+
+def element_text(element: Element) -> bytes:
+    """One ``"id": {...}`` entry of an ``elements`` map, as ``dumps`` writes it."""
+    text = f"    {json.dumps(element.id, ensure_ascii=False)}: {_nested(element.to_json())}"
+    return text.encode("utf-8")
+
+
+def operation_entry(element: Element) -> dict[str, Any]:
+    return {
+        "id": element.hash.removeprefix("sha256:"),
+        "body": element.document,
+        "name": element.name,
+        "type": element.operation,
+    }
+
+
+def operation_text(element: Element) -> bytes:
+    return f"    {_nested(operation_entry(element))}".encode()
+
+
+def _splice(
+    shell: dict[str, Any], key: str, opening: bytes, closing: bytes, texts: list[bytes]
+) -> bytes:
+    """``dumps(shell)`` with ``shell[key]`` replaced by the listed texts."""
+    head, tail = dumps({**shell, key: _HOLE}).split(json.dumps(_HOLE).encode(), 1)
+    if not texts:
+        return b"".join((head, opening, closing, tail))
+    return b"".join((head, opening, b"\n", b",\n".join(texts), b"\n  ", closing, tail))
+
+
+def _artifact(project: str, schema_hash: str, texts: list[bytes]) -> bytes:
+    shell = {"version": ARTIFACT_VERSION, "project": project, "schema_hash": schema_hash}
+    return _splice(shell, "elements", b"{", b"}", texts)
+
+
+def _manifest(texts: list[bytes]) -> bytes:
+    shell = {"format": "apollo-persisted-query-manifest", "version": 1}
+    return _splice(shell, "operations", b"[", b"]", texts)
+
+
+def _chunk(module: str, texts: list[bytes]) -> bytes:
+    return _splice({"module": module}, "elements", b"{", b"}", texts)
+
+
+def _operations(elements: list[Element]) -> list[Element]:
+    return sorted((e for e in elements if e.kind == "operation"), key=lambda e: (e.name, e.id))
+
+
 def artifact(project: str, schema_hash: str, elements: list[Element]) -> bytes:
-    return dumps(
-        {
-            "version": ARTIFACT_VERSION,
-            "project": project,
-            "schema_hash": schema_hash,
-            "elements": {e.id: e.to_json() for e in elements},
-        }
-    )
+    """The artifact: every element by canonical id (``elements`` sorted by id)."""
+    return _artifact(project, schema_hash, [element_text(e) for e in elements])
 
 
 def manifest(elements: list[Element]) -> bytes:
     """Apollo's persisted-query manifest: operations only, id = sha256 hex of the body."""
-    operations = sorted(
-        (e for e in elements if e.kind == "operation"), key=lambda e: (e.name, e.id)
-    )
-    return dumps(
-        {
-            "format": "apollo-persisted-query-manifest",
-            "version": 1,
-            "operations": [
-                {
-                    "id": e.hash.removeprefix("sha256:"),
-                    "body": e.document,
-                    "name": e.name,
-                    "type": e.operation,
-                }
-                for e in operations
-            ],
-        }
-    )
+    return _manifest([operation_text(e) for e in _operations(elements)])
 
 
 def chunk(module: str, elements: list[Element]) -> bytes:
-    return dumps({"module": module, "elements": {e.id: e.to_json() for e in elements}})
+    return _chunk(module, [element_text(e) for e in elements])
 
 
 def chunk_path(chunks_dir: str, module: str) -> str:
     return f"{chunks_dir}/{module}.json"
 
 
+@dataclass
+class Emitted:
+    """A project's outputs (out_dir-relative path -> bytes), and how many chunks were
+    reused from the previous emission of the same :class:`Assembler` or built."""
+
+    files: dict[str, bytes]
+    chunks_dir: str | None
+    chunks_reused: int = 0
+    chunks_built: int = 0
+
+
+class Assembler:
+    """Incremental emission for one project and rule.
+
+    Each element is serialized once and its text reused while the element is the same
+    object (or an equal one); a chunk is rebuilt only when one of its elements changed; the
+    artifact and manifest are spliced from the cached texts. ``emit`` takes every element;
+    ``update`` takes only the changed ones (same ids), for the change-set fast path.
+    """
+
+    def __init__(self, project: str, rule: Rule) -> None:
+        self.project = project
+        self.rule = rule
+        self._elements: dict[str, Element] = {}
+        self._texts: dict[str, bytes] = {}
+        self._ids: list[str] = []
+        self._operations: list[Element] = []
+        self._operation_texts: dict[str, bytes] = {}
+        self._modules: dict[str, list[str]] = {}
+        self._chunks: dict[str, bytes] = {}
+        #: The outputs of the last emission.
+        self.files: dict[str, bytes] = {}
+
+    @property
+    def chunk_count(self) -> int:
+        return len(self._chunks)
+
+    def emit(self, schema_hash: str, elements: list[Element]) -> Emitted:
+        """All outputs the rule declares, for ``elements`` (any order)."""
+        previous = self._elements
+        current = {e.id: e for e in elements}
+        changed: set[str] = set()
+        texts: dict[str, bytes] = {}
+        operation_texts: dict[str, bytes] = {}
+        for key, element in current.items():
+            before = previous.get(key)
+            if before is not None and (before is element or before == element):
+                texts[key] = self._texts[key]
+                if key in self._operation_texts:
+                    operation_texts[key] = self._operation_texts[key]
+            else:
+                changed.add(key)
+                texts[key] = element_text(element)
+        self._elements, self._texts = current, texts
+        self._operation_texts = operation_texts
+        self._ids = sorted(current)
+        self._operations = _operations(list(current.values()))
+        modules: dict[str, list[str]] = {}
+        for key in self._ids:
+            modules.setdefault(current[key].module, []).append(key)
+        dirty = {
+            module
+            for module, keys in modules.items()
+            if self._modules.get(module) != keys or not changed.isdisjoint(keys)
+        }
+        self._modules = modules
+        self._chunks = {m: c for m, c in self._chunks.items() if m in modules and m not in dirty}
+        return self._assemble(schema_hash, dirty)
+
+    def update(self, schema_hash: str, elements: list[Element]) -> Emitted:
+        """The outputs after ``elements`` replaced the ones with their ids (no id is new)."""
+        changed = [e for e in elements if self._elements.get(e.id) != e]
+        if any(e.id not in self._elements for e in changed):
+            return self.emit(schema_hash, [*self._elements.values(), *changed])
+        resort = False
+        for element in changed:
+            before = self._elements[element.id]
+            resort |= (before.kind, before.name) != (element.kind, element.name)
+            self._elements[element.id] = element
+            self._texts[element.id] = element_text(element)
+            self._operation_texts.pop(element.id, None)
+        if resort:
+            self._operations = _operations(list(self._elements.values()))
+        else:
+            by_id = {e.id: e for e in changed}
+            self._operations = [by_id.get(e.id, e) for e in self._operations]
+        return self._assemble(schema_hash, {e.module for e in changed})
+
+    def _operation_text(self, element: Element) -> bytes:
+        text = self._operation_texts.get(element.id)
+        if text is None:
+            text = self._operation_texts[element.id] = operation_text(element)
+        return text
+
+    def _assemble(self, schema_hash: str, dirty: set[str]) -> Emitted:
+        files: dict[str, bytes] = {}
+        chunks_dir: str | None = None
+        built = 0
+        for output in self.rule.outputs:
+            if output.kind == "artifact":
+                texts = [self._texts[key] for key in self._ids]
+                files[output.path] = _artifact(self.project, schema_hash, texts)
+            elif output.kind == "manifest":
+                operations = [self._operation_text(e) for e in self._operations]
+                files[output.path] = _manifest(operations)
+            else:
+                chunks_dir = output.path
+                for module, keys in self._modules.items():
+                    if module in dirty or module not in self._chunks:
+                        built += 1
+                        self._chunks[module] = _chunk(module, [self._texts[k] for k in keys])
+                    files[chunk_path(output.path, module)] = self._chunks[module]
+        self.files = files
+        return Emitted(files, chunks_dir, len(self._modules) - built if chunks_dir else 0, built)
+
+
 def emit_project(
     project: str, schema_hash: str, elements: list[Element], rule: Rule
 ) -> tuple[dict[str, bytes], str | None]:
     """All outputs a rule declares, keyed by out_dir-relative path; plus the chunks dir."""
-    ordered = sorted(elements, key=lambda e: e.id)
-    files: dict[str, bytes] = {}
-    chunks_dir: str | None = None
-    for output in rule.outputs:
-        if output.kind == "artifact":
-            files[output.path] = artifact(project, schema_hash, ordered)
-        elif output.kind == "manifest":
-            files[output.path] = manifest(ordered)
-        else:
-            chunks_dir = output.path
-            by_module: dict[str, list[Element]] = {}
-            for element in ordered:
-                by_module.setdefault(element.module, []).append(element)
-            for module, module_elements in by_module.items():
-                files[chunk_path(output.path, module)] = chunk(module, module_elements)
-    return files, chunks_dir
+    emitted = Assembler(project, rule).emit(schema_hash, elements)
+    return emitted.files, emitted.chunks_dir

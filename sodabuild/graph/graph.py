@@ -41,6 +41,13 @@ class DefinitionGraph:
         for fragment in fragments:
             self.users[fragment].add(definition)
 
+    def unlink(self, definition: DefRef) -> None:
+        """Forget ``definition``'s fragment edges (before it is linked again)."""
+        for fragment in self.fragments.pop(definition, ()):
+            users = self.users.get(fragment)
+            if users is not None:
+                users.discard(definition)
+
     def dependents(self, definition: DefRef) -> set[DefRef]:
         """Every definition whose composed document includes ``definition``."""
         seen: set[DefRef] = set()

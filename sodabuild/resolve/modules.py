@@ -9,7 +9,8 @@ it denotes. Both are pure over their inputs: a file-existence test and a scan pr
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sodabuild.diagnostics import Diagnostic
@@ -125,7 +126,30 @@ class NameResolver:
         self.scan = scan
         self.resolver_for = resolver_for
         self._memo: dict[tuple[str, str], Target] = {}
+        #: The files whose scans each memoized answer read (what invalidates it).
+        self._deps: dict[tuple[str, str], frozenset[str]] = {}
+        self._read_by: dict[str, set[tuple[str, str]]] = {}
         self._active: set[tuple[str, str]] = set()
+        self._trail: list[set[str]] = []
+
+    @contextmanager
+    def recording(self) -> Iterator[set[str]]:
+        """Collect the files whose scans the lookups inside the block depend on."""
+        self._trail.append(set())
+        try:
+            yield self._trail[-1]
+        finally:
+            found = self._trail.pop()
+            if self._trail:
+                self._trail[-1].update(found)
+
+    def forget(self, changed: set[str]) -> None:
+        """Drop every memoized answer that read one of ``changed`` (their scans changed)."""
+        for path in changed:
+            for key in self._read_by.pop(path, ()):
+                if key in self._memo:
+                    del self._memo[key]
+                    del self._deps[key]
 
     def module_of(self, path: str, binding: ImportBinding) -> str | Unresolved:
         resolver = self.resolver_for(path)
@@ -148,15 +172,22 @@ class NameResolver:
         key = (path, name)
         memo = self._memo.get(key)
         if memo is not None:
+            if self._trail:
+                self._trail[-1].update(self._deps[key])
             return memo
         if key in self._active:
             return Unresolved("unbound")  # a re-export cycle: nothing is defined
         self._active.add(key)
-        try:
-            target = self._name(path, name)
-        finally:
-            self._active.discard(key)
+        with self.recording() as deps:
+            deps.add(path)
+            try:
+                target = self._name(path, name)
+            finally:
+                self._active.discard(key)
         self._memo[key] = target
+        self._deps[key] = frozenset(deps)
+        for read in deps:
+            self._read_by.setdefault(read, set()).add(key)
         return target
 
     def _name(self, path: str, name: str) -> Target:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,19 +37,23 @@ def cache_dir_of(workspace_file: Path, override: Path | None) -> Path | None:
     return (workspace_file.parent / configured).resolve()
 
 
-def files_unchanged(root: Path, stamps: dict[str, Any], recorded_ns: int) -> bool:
+def _changed(root: Path, stamps: dict[str, Any], recorded_ns: int) -> Iterator[str]:
+    """The files whose content differs from their stamps (or that appeared, if ABSENT)."""
     for rel, stamp in stamps.items():
         path = os.path.join(root, rel)
         if stamp == ABSENT:
             if os.path.exists(path):
-                return False
+                yield rel
             continue
         verdict = unchanged(path, stamp, recorded_ns)
         if verdict is None:
             verdict = same_content(path, stamp)
         if not verdict:
-            return False
-    return True
+            yield rel
+
+
+def files_unchanged(root: Path, stamps: dict[str, Any], recorded_ns: int) -> bool:
+    return next(_changed(root, stamps, recorded_ns), None) is None
 
 
 def no_op_summary(
@@ -78,13 +83,20 @@ def dirs_unchanged(root: Path, stamps: dict[str, Any], recorded_ns: int) -> bool
     return all(dir_unchanged(str(root / rel), stamp, recorded_ns) for rel, stamp in stamps.items())
 
 
-def unchanged_since(root: Path, record: dict[str, Any]) -> bool:
-    """Every stamp of a build record still holds: config, inputs, directories, outputs."""
+def changed_inputs(root: Path, record: dict[str, Any]) -> set[str] | None:
+    """The input files edited since a build record (config, directories and outputs as
+    recorded); None when more changed than file contents (the full build decides)."""
     recorded_ns = int(record["recorded_ns"])
-    return (
+    if not (
         files_unchanged(root, record["config_files"], recorded_ns)
         and dirs_unchanged(root, record["config_dirs"], recorded_ns)
-        and files_unchanged(root, record["files"], recorded_ns)
         and dirs_unchanged(root, record["dirs"], recorded_ns)
         and files_unchanged(root, record["outputs"], int(record["outputs_recorded_ns"]))
-    )
+    ):
+        return None
+    return set(_changed(root, record["files"], recorded_ns))
+
+
+def unchanged_since(root: Path, record: dict[str, Any]) -> bool:
+    """Every stamp of a build record still holds: config, inputs, directories, outputs."""
+    return changed_inputs(root, record) == set()

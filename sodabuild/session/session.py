@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sodabuild.build.state import STATE_VERSION, WarmState
+from sodabuild.build.state import STATE_VERSION, SessionMemory, WarmState
 from sodabuild.config.model import ResolvedWorkspace
 from sodabuild.diagnostics import Diagnostic, Severity
 from sodabuild.session.fastpath import SESSION_FILE, STATE_FILE
@@ -103,7 +103,7 @@ class BuilderSession:
         self._config_stamps: dict[str, Stamp] = {}
         self._config_dirs: dict[str, DirStamp] = {}
         self._config_recorded = 0
-        self._schemas: dict[str, Any] = {}  # built GraphQL schemas by schema hash (memory only)
+        self.memory = SessionMemory()  # built schemas, assemblers, the last graph (not saved)
 
     # -- config -----------------------------------------------------------------------------
 
@@ -195,7 +195,12 @@ class BuilderSession:
         )
 
     def update(self, change_set: ChangeSet | None = None, *, check: bool = False) -> Any:
-        """Build what changed since the last update (a stat pass when no ChangeSet is given)."""
+        """Build what changed since the last update (a stat pass when no ChangeSet is given).
+
+        A ChangeSet is trusted to name every edited file (watch mode's contract). When only
+        existing files were edited since a clean build of this session, they are applied to
+        its graph (build/update.py); anything else runs the full incremental build.
+        """
         from sodabuild.build import build_workspace
 
         reloaded = True
@@ -209,14 +214,22 @@ class BuilderSession:
             reloaded = False
         assert self.workspace is not None
         # a reloaded config refreshed the config stamps: only a full pass can tell what changed
-        if not reloaded and not change_set and self._unchanged(check):
+        edited = None if reloaded else self._edited(change_set, check)
+        if edited is not None and not edited:
             return self._repeat()
-        warm = self.warm if self.incremental else None
-        if warm is not None and change_set:
-            warm = self._forget(warm, change_set)
-        result = build_workspace(
-            self.workspace, self.rules, self.projects, check=check, warm=warm, schemas=self._schemas
-        )
+        result = self._apply(edited, check) if edited else None
+        if result is None:
+            warm = self.warm if self.incremental else None
+            if warm is not None and change_set:
+                warm = self._forget(warm, change_set)
+            result = build_workspace(
+                self.workspace,
+                self.rules,
+                self.projects,
+                check=check,
+                warm=warm,
+                memory=self.memory,
+            )
         if result.state is not None:
             subset = self.projects is not None and len(set(self.projects)) < len(
                 self.workspace.projects
@@ -224,6 +237,34 @@ class BuilderSession:
             self.warm = result.state.merged_into(self.warm) if subset else result.state
         self.last = result
         return result
+
+    def _edited(self, change_set: ChangeSet | None, check: bool) -> set[str] | None:
+        """The files edited since this session's last build (empty: a no-op), or None when
+        that cannot be told from stamps and names alone."""
+        from sodabuild.session.fastpath import changed_inputs
+
+        if not self.incremental or self.last is None or self.warm is None:
+            return None
+        if self.last.check != check:
+            return None
+        if change_set:
+            if change_set.added or change_set.removed:
+                return None
+            return {self._relative(path) for path in change_set.modified}
+        return changed_inputs(self.root, self._record())
+
+    def _apply(self, edited: set[str], check: bool) -> Any:
+        """The change-set fast path on the last build's graph; None to build in full."""
+        from sodabuild.build.update import NeedsFullBuild, apply_changes
+
+        graph = self.memory.graph
+        if check or graph is None or self.warm is None:
+            return None
+        try:
+            return apply_changes(graph, edited, self.warm)
+        except NeedsFullBuild:
+            self.memory.graph = None
+            return None
 
     def _record(self) -> dict[str, Any]:
         """The no-op record of the last build (what ``session.bin`` holds)."""
@@ -241,22 +282,13 @@ class BuilderSession:
             "outputs_recorded_ns": self.warm.outputs_recorded_ns,
         }
 
-    def _unchanged(self, check: bool) -> bool:
-        """In-session no-op check: the last build of this session, and all its stamps hold."""
-        from sodabuild.session.fastpath import unchanged_since
-
-        if not self.incremental or self.last is None or self.warm is None:
-            return False
-        if self.last.check != check:
-            return False
-        return unchanged_since(self.root, self._record())
-
     def _repeat(self) -> Any:
         """The last result again, counted as what it is: everything reused, nothing read."""
         from sodabuild.build.summary import reused_counts
 
         return replace(
             self.last,
+            mode="no-op",
             counts=reused_counts(self.last.counts),
             timings=dict.fromkeys(self.last.timings, 0.0),
             projects=[

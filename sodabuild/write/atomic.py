@@ -1,6 +1,9 @@
 """Write outputs atomically (temp file + rename), skip unchanged ones, drop stale chunks.
 
 A crash at any point leaves every output either in its previous or its new complete state.
+With the stamps of the previous build's outputs, an output whose stat matches its stamp and
+whose recorded hash is the new bytes' hash is known unchanged without being read, and stale
+chunks are the previously written ones no longer produced (no directory walk).
 ``check_outputs`` compares without writing, for ``--check``.
 """
 
@@ -9,8 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sodabuild.session.fingerprint import Stamp, content_hash, stat_matches
 
 
 @dataclass
@@ -18,6 +24,8 @@ class WriteReport:
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    #: The stamp of every output as it now is on disk, by out_dir-relative path.
+    stamps: dict[str, Stamp] = field(default_factory=dict)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -42,9 +50,17 @@ def _same(path: Path, data: bytes) -> bool:
         return False
 
 
-def _stale_chunks(out_dir: Path, chunks_dir: str | None, files: dict[str, bytes]) -> list[str]:
+def _stale_chunks(
+    out_dir: Path,
+    chunks_dir: str | None,
+    files: dict[str, bytes],
+    previous: Mapping[str, Stamp] | None = None,
+) -> list[str]:
     if chunks_dir is None:
         return []
+    if previous is not None:
+        prefix = chunks_dir + "/"
+        return sorted(rel for rel in previous if rel.startswith(prefix) and rel not in files)
     base = out_dir / chunks_dir
     if not base.is_dir():
         return []
@@ -59,21 +75,65 @@ def _stale_chunks(out_dir: Path, chunks_dir: str | None, files: dict[str, bytes]
     return sorted(stale)
 
 
-def write_outputs(out_dir: Path, files: dict[str, bytes], chunks_dir: str | None) -> WriteReport:
-    """Chunks first, the artifact and manifest last, each atomically; unchanged files kept."""
+def _stamp(path: Path, data: bytes) -> Stamp | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return Stamp(stat.st_size, stat.st_mtime_ns, stat.st_ino, content_hash(data))
+
+
+def _proven_same(path: str, data: bytes, stamp: Stamp | None, recorded_ns: int) -> bool:
+    """The stamp proves the file holds ``data``: its stat matches and so does the hash."""
+    if stamp is None or stamp.size != len(data):
+        return False
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return False
+    return stat_matches(stamp, stat, recorded_ns) and stamp.hash == content_hash(data)
+
+
+def write_outputs(
+    out_dir: Path,
+    files: dict[str, bytes],
+    chunks_dir: str | None,
+    previous: Mapping[str, Stamp] | None = None,
+    recorded_ns: int = 0,
+) -> WriteReport:
+    """Chunks first, the artifact and manifest last, each atomically; unchanged files kept.
+
+    ``previous``: the stamps of the outputs the last build wrote here (out_dir-relative),
+    taken at ``recorded_ns``; without them every existing output is read and compared.
+    """
     report = WriteReport()
     order = sorted(
         files, key=lambda rel: (chunks_dir is None or not rel.startswith(chunks_dir + "/"), rel)
     )
+    directory = str(out_dir)
     for rel in order:
-        target = out_dir / rel
-        if _same(target, files[rel]):
+        data = files[rel]
+        stamp = previous.get(rel) if previous is not None else None
+        if stamp is not None and _proven_same(
+            os.path.join(directory, rel), data, stamp, recorded_ns
+        ):
             report.unchanged.append(rel)
+            report.stamps[rel] = stamp
             continue
-        atomic_write(target, files[rel])
-        report.written.append(rel)
-    for rel in _stale_chunks(out_dir, chunks_dir, files):
-        (out_dir / rel).unlink()
+        target = out_dir / rel
+        if _same(target, data):
+            report.unchanged.append(rel)
+        else:
+            atomic_write(target, data)
+            report.written.append(rel)
+        found = _stamp(target, data)
+        if found is not None:
+            report.stamps[rel] = found
+    for rel in _stale_chunks(out_dir, chunks_dir, files, previous):
+        try:
+            (out_dir / rel).unlink()
+        except FileNotFoundError:
+            continue
         report.removed.append(rel)
         parent = (out_dir / rel).parent
         base = out_dir / (chunks_dir or "")
