@@ -127,6 +127,15 @@ IncrementalOption = Annotated[
         help="Reuse the persistent cache (default), or build clean (the cache is rewritten).",
     ),
 ]
+GraphFilterOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--graph-filter",
+        help="Build part of the graph: include=GLOB, exclude=GLOB, kind=operation|fragment, "
+        "depth=N (comma-separated, repeatable; see the user guide).",
+        show_default=False,
+    ),
+]
 CacheDirOption = Annotated[
     Path | None,
     typer.Option(
@@ -148,7 +157,11 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
 
 
 def _try_no_op(
-    workspace: Path | None, projects: list[str] | None, check: bool, cache_dir: Path | None
+    workspace: Path | None,
+    projects: list[str] | None,
+    check: bool,
+    cache_dir: Path | None,
+    graph_filter: list[str] | None,
 ) -> dict[str, Any] | None:
     """The stat-only no-op check; None when anything changed (or cannot be proven unchanged)."""
     from sodabuild.config.find import find_workspace_file
@@ -161,7 +174,9 @@ def _try_no_op(
     directory = cache_dir_of(workspace_file, cache_dir)
     if directory is None:
         return None
-    return no_op_summary(workspace_file, directory, tuple(projects or ()), check)
+    return no_op_summary(
+        workspace_file, directory, tuple(projects or ()), check, tuple(graph_filter or ())
+    )
 
 
 @app.command()
@@ -180,6 +195,7 @@ def build(
     ] = False,
     incremental: IncrementalOption = True,
     cache_dir: CacheDirOption = None,
+    graph_filter: GraphFilterOption = None,
     watch: Annotated[
         bool,
         typer.Option("--watch", help="Build, then rebuild on every change until Ctrl-C."),
@@ -214,12 +230,17 @@ def build(
         code = _guarded(
             as_json,
             lambda: watch_workspace(
-                workspace, project, incremental=incremental, cache_dir=cache_dir, as_json=as_json
+                workspace,
+                project,
+                incremental=incremental,
+                cache_dir=cache_dir,
+                as_json=as_json,
+                graph_filter=graph_filter,
             ),
         )
         raise typer.Exit(code)
     if incremental and not show_cache and not profile:
-        previous = _try_no_op(workspace, project, check, cache_dir)
+        previous = _try_no_op(workspace, project, check, cache_dir, graph_filter)
         if previous is not None:
             from sodabuild.build.summary import no_op_summary
 
@@ -240,8 +261,15 @@ def build(
     from sodabuild.session.session import BuilderSession
     from sodabuild.session.store import cache_lock
 
-    session = BuilderSession(
-        workspace, projects=project, incremental=incremental, cache_dir=cache_dir
+    session = _guarded(
+        as_json,
+        lambda: BuilderSession(
+            workspace,
+            projects=project,
+            incremental=incremental,
+            cache_dir=cache_dir,
+            graph_filter=graph_filter,
+        ),
     )
     _guarded(as_json, session.load)
     assert session.cache is not None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +27,9 @@ from sodabuild.emit.outputs import Assembler, Element
 from sodabuild.graph import DefinitionGraph, ModuleGraph
 from sodabuild.memory import gc_frozen, gc_paused
 from sodabuild.resolve import DefRef, ModRef, ModuleResolver, NameResolver, Unresolved
+from sodabuild.resolve.modules import Target
 from sodabuild.rules.load import RuleSet
-from sodabuild.rules.model import Rule
+from sodabuild.rules.model import PruningFilter, Rule
 from sodabuild.scan import GqlDefinition, ModuleScan
 from sodabuild.session.fingerprint import DirStamp, Stamp
 from sodabuild.validate.schema import schema_hash
@@ -57,6 +58,8 @@ class ProjectResult:
     removed: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
     wrote: bool = False
+    #: The graph filter in force (``--graph-filter`` over the rule's default); "" = all.
+    graph_filter: str = ""
 
     @property
     def ok(self) -> bool:
@@ -99,7 +102,11 @@ class Plan:
     files: list[str]
     #: The definitions of each file that passes the pre-filter, in file order.
     by_file: dict[str, list[DefRef]]
+    #: What the graph filter keeps of the plan's definitions (all of them by default).
+    pruning: PruningFilter = field(default_factory=PruningFilter)
+    #: The definitions the build covers, in file order (after pruning).
     refs: list[DefRef] = field(default_factory=list)
+    pruned: bool = False
     schema_files: list[tuple[str, bytes]] | None = None
     schema_id: str = ""
     schema_ok: bool = False
@@ -152,8 +159,12 @@ class _Build:
         check: bool,
         warm: WarmState | None = None,
         memory: SessionMemory | None = None,
+        graph_filter: Mapping[str, Any] | None = None,
     ) -> None:
         self.workspace = workspace
+        #: ``--graph-filter`` fields (prune.parse_graph_filters), over each rule's default.
+        self.graph_filter = dict(graph_filter or {})
+        self._users: dict[DefRef, list[DefRef]] | None = None
         self.warm = warm if warm is not None and warm.version == STATE_VERSION else None
         self.root = Path(workspace.root)
         self.rules = rules
@@ -419,12 +430,17 @@ class _Build:
                 file, line, column = found
         return Diagnostic(problem.code, problem.message, file, line, column, problem.hint, severity)
 
-    def resolve_arg(self, ref: DefRef, index: int) -> DefRef | None:
-        definition = self.definition(ref)
-        arg = definition.args[index]
+    def lookup_arg(self, ref: DefRef, index: int) -> Target:
+        """What ``ref``'s fragment argument ``index`` names (nothing reported)."""
+        arg = self.definition(ref).args[index]
         target = self.names.name(ref.path, arg.parts[0])
         for part in arg.parts[1:]:
             target = self.names.attribute(target, part)
+        return target
+
+    def resolve_arg(self, ref: DefRef, index: int) -> DefRef | None:
+        arg = self.definition(ref).args[index]
+        target = self.lookup_arg(ref, index)
         where = (ref.path, arg.line, arg.column)
         if isinstance(target, DefRef):
             self.scan_diagnostics(target.path)
@@ -914,7 +930,7 @@ class _Build:
             for piece in composed.fragments
             if isinstance(piece.element, DefRef)
         )
-        module = ref.path if project.root == "." else ref.path[len(project.root) + 1 :]
+        module = self.module_path(ref, project)
         return Element(
             id=self.canonical_id(ref, project),
             module=module,
@@ -930,6 +946,54 @@ class _Build:
             hash=composed.hash,
         )
 
+    # -- pruning ----------------------------------------------------------------------------
+
+    def module_path(self, ref: DefRef, project: ResolvedProject) -> str:
+        """``ref``'s module relative to the project root (as outputs show it)."""
+        return ref.path if project.root == "." else ref.path[len(project.root) + 1 :]
+
+    def fragments_of(self, ref: DefRef) -> list[DefRef]:
+        """The definitions ``ref``'s gql() call passes (resolved quietly: building the
+        definitions reports what does not resolve)."""
+        found = []
+        for index in range(len(self.definition(ref).args)):
+            target = self.lookup_arg(ref, index)
+            if isinstance(target, DefRef):
+                found.append(target)
+        return found
+
+    def users_of(self, ref: DefRef) -> list[DefRef]:
+        """Definitions of the selected projects that pass ``ref`` (an index built once,
+        only when a filter's depth asks for users)."""
+        if self._users is None:
+            self._users = {}
+            for plan in self.plans:
+                for user in plan.refs:
+                    for target in self.fragments_of(user):
+                        self._users.setdefault(target, []).append(user)
+        return self._users.get(ref, [])
+
+    def prune(self, plan: Plan) -> None:
+        """Apply the plan's graph filter: the rule's default with ``--graph-filter`` over it."""
+        from sodabuild.prune import definition_kind, describe, effective_filter, select
+
+        plan.pruning = effective_filter(plan.rule.pruning, self.graph_filter)
+        self.results[plan.project.name].graph_filter = describe(plan.pruning)
+        if not self.results[plan.project.name].graph_filter:
+            return
+        project = plan.project
+        chosen = select(
+            plan.refs,
+            plan.pruning,
+            module_of=lambda ref: self.module_path(ref, project),
+            id_of=lambda ref: self.canonical_id(ref, project),
+            kind_of=lambda ref: definition_kind(self.definition(ref).source),
+            fragments_of=self.fragments_of,
+            users_of=self.users_of,
+        )
+        plan.refs = [ref for ref in plan.refs if ref in chosen]
+        plan.pruned = True
+
     # -- the whole build --------------------------------------------------------------------
 
     def run(self) -> BuildResult:
@@ -944,6 +1008,10 @@ class _Build:
                     with self.timer.phase("resolve"):
                         self.link_modules(files)
                     self.plans.append(Plan(project, rule, files, by_file))
+            with self.timer.phase("resolve"):
+                for plan in self.plans:
+                    self.current = plan.project.name
+                    self.prune(plan)
             resolve_before = self.timer.timings["resolve"]
             for plan in self.plans:
                 self.current = plan.project.name
@@ -1086,11 +1154,13 @@ def build_workspace(
     check: bool = False,
     warm: WarmState | None = None,
     memory: SessionMemory | None = None,
+    graph_filter: Mapping[str, Any] | None = None,
 ) -> BuildResult:
     """Build the selected projects (all by default); with ``check`` nothing is written.
 
     ``warm`` is a previous build's state (``BuildResult.state``): results whose inputs are
     unchanged are reused from it, and the outputs are byte-identical to a cold build's.
+    ``graph_filter``: the fields given by ``--graph-filter`` (see sodabuild.prune).
     """
     selected = select_projects(workspace, projects)
-    return _Build(workspace, rules, selected, check, warm, memory).run()
+    return _Build(workspace, rules, selected, check, warm, memory, graph_filter).run()

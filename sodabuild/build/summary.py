@@ -40,6 +40,7 @@ def build_summary(
                 "outputs": p.outputs,
                 "elements": p.elements,
                 "modules": p.modules,
+                "graph_filter": p.graph_filter,
                 "ok": p.ok,
                 "failed_definitions": p.failed_definitions,
                 "written": p.wrote,
@@ -145,9 +146,11 @@ def render(summary: dict[str, Any]) -> list[str]:
                 f"{project['failed_definitions']} definitions fail in other projects' sources"
             )
         suffix = f" [{', '.join(notes)}]" if notes else ""
+        pruned = project.get("graph_filter")
+        scope = f" (graph filter {pruned})" if pruned else ""
         lines.append(
-            f"{project['name']}: {project['elements']} elements from {project['modules']} "
-            f"modules -> {project['out_dir']} ({state}){suffix}"
+            f"{project['name']}: {project['elements']} elements{scope} from "
+            f"{project['modules']} modules -> {project['out_dir']} ({state}){suffix}"
         )
         lines.extend(f"  stale: {path}" for path in project["stale"])
     stats = summary["stats"]

@@ -59,6 +59,8 @@ def apply_changes(graph: _Build, changed: Iterable[str], warm: WarmState) -> Bui
     """
     if graph.check or graph.memory.graph is not graph:
         raise NeedsFullBuild("no clean build to start from")
+    if any(plan.pruned for plan in graph.plans):
+        raise NeedsFullBuild("a graph filter is in force: its selection may change")
     _begin(graph, warm)
     with gc_paused():
         files = _refresh(graph, sorted(set(changed)))

@@ -61,6 +61,7 @@ def no_op_summary(
     cache_dir: Path,
     selection: tuple[str, ...],
     check: bool,
+    graph_filter: tuple[str, ...] = (),
 ) -> dict[str, Any] | None:
     """The previous build's summary if nothing it depended on changed, else None."""
     loaded = read_cache_file(cache_dir / SESSION_FILE)
@@ -70,6 +71,8 @@ def no_op_summary(
     if record.get("workspace_file") != workspace_file.name:
         return None
     if tuple(record.get("selection", ())) != selection:
+        return None
+    if tuple(record.get("graph_filter", ())) != graph_filter:
         return None
     summary = record.get("summary")
     if not isinstance(summary, dict) or (check and not summary.get("ok")):

@@ -88,7 +88,16 @@ class BuilderSession:
         cache_dir: Path | None = None,
         projects: list[str] | None = None,
         incremental: bool = True,
+        graph_filter: list[str] | None = None,
     ) -> None:
+        from sodabuild.prune import FilterSyntaxError, parse_graph_filters, usage_error
+
+        try:
+            #: ``--graph-filter`` values as given, and the fields they set.
+            self.graph_filter = tuple(graph_filter or ())
+            self._filter_fields = parse_graph_filters(self.graph_filter)
+        except FilterSyntaxError as exc:
+            raise usage_error(exc) from None
         self._workspace_arg = workspace
         self._cwd = cwd or Path.cwd()
         self._cache_override = cache_dir
@@ -229,10 +238,12 @@ class BuilderSession:
                 check=check,
                 warm=warm,
                 memory=self.memory,
+                graph_filter=self._filter_fields,
             )
         if result.state is not None:
-            subset = self.projects is not None and len(set(self.projects)) < len(
-                self.workspace.projects
+            # a build of part of the workspace keeps the cache entries of the rest
+            subset = bool(self.graph_filter) or (
+                self.projects is not None and len(set(self.projects)) < len(self.workspace.projects)
             )
             self.warm = result.state.merged_into(self.warm) if subset else result.state
         self.last = result
@@ -272,6 +283,7 @@ class BuilderSession:
         return {
             "workspace_file": self.workspace_file.name if self.workspace_file else "",
             "selection": tuple(self.projects or ()),
+            "graph_filter": self.graph_filter,
             "check": bool(self.last.check),
             "recorded_ns": self.warm.recorded_ns,
             "config_files": self._config_stamps,

@@ -136,6 +136,7 @@ def watch_workspace(
     cache_dir: Path | None = None,
     as_json: bool = False,
     stop_after: int | None = None,
+    graph_filter: list[str] | None = None,
 ) -> int:
     """Run the watch loop until Ctrl-C (or ``stop_after`` rebuilds, for tests)."""
     import warnings
@@ -149,7 +150,11 @@ def watch_workspace(
     from sodabuild.session.store import cache_lock
 
     session = BuilderSession(
-        workspace, projects=projects, incremental=incremental, cache_dir=cache_dir
+        workspace,
+        projects=projects,
+        incremental=incremental,
+        cache_dir=cache_dir,
+        graph_filter=graph_filter,
     )
     session.load()
     assert session.workspace is not None and session.cache is not None
