@@ -1,6 +1,7 @@
 """In-process measurements the harness runs as a child: repeat builds, discovery alone.
 
     python -m benchmarks.inproc repeat -w WS [--builds N]   # N builds in one process
+    python -m benchmarks.inproc edit -w WS --edit leaf      # edits applied in a session
     python -m benchmarks.inproc discover -w WS              # discovery CPU only
 
 Prints one JSON object on stdout. A "repeat" build goes through the public library entry
@@ -33,6 +34,44 @@ def _repeat(workspace: Path, builds: int) -> dict[str, Any]:
         cpus.append(time.process_time() - cpu)
         ok = ok and result.ok
     return {"ok": ok, "walls_s": walls, "cpus_s": cpus}
+
+
+def _edit(workspace: Path, kind: str, reps: int) -> dict[str, Any]:
+    """Edits applied to a live session as watch mode applies them (a ChangeSet each)."""
+    from benchmarks.scenarios import EDITS, Workspace
+    from sodabuild.session.session import BuilderSession, ChangeSet
+
+    ws = Workspace(workspace)
+    session = BuilderSession(workspace)
+    session.load()
+    ok = session.update().ok
+    session.prepare()  # as watch mode does after its first build
+    walls: list[float] = []
+    cpus: list[float] = []
+    builds: list[dict[str, Any]] = []
+    for _ in range(reps):
+        edit = EDITS[kind](ws)
+        changed = ChangeSet.of(modified=[str(path) for path in edit.changes])
+        edit.apply()
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = session.update(changed)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+        ok = ok and result.ok
+        counts = result.counts
+        builds.append(
+            {
+                "mode": result.mode,
+                "files_written": sum(len(p.written) for p in result.projects),
+                "chunks_written": counts["chunks_written"],
+                "chunks_reused": counts["chunks_reused"],
+                "cache_misses": counts["cache_misses"],
+                "timings_s": result.timings,
+            }
+        )
+        edit.revert()
+        ok = session.update(changed).ok and ok
+    return {"ok": ok, "walls_s": walls, "cpus_s": cpus, "builds": builds}
 
 
 def _discover(workspace: Path) -> dict[str, Any]:
@@ -68,12 +107,15 @@ def _discover(workspace: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.inproc")
-    parser.add_argument("what", choices=["repeat", "discover"])
+    parser.add_argument("what", choices=["repeat", "edit", "discover"])
     parser.add_argument("-w", "--workspace", type=Path, required=True)
     parser.add_argument("--builds", type=int, default=2)
+    parser.add_argument("--edit", default="leaf", help="leaf, hub or five_percent")
     args = parser.parse_args(argv)
     if args.what == "repeat":
         data = _repeat(args.workspace, args.builds)
+    elif args.what == "edit":
+        data = _edit(args.workspace, args.edit, args.builds)
     else:
         data = _discover(args.workspace)
     sys.stdout.write(json.dumps(data) + "\n")

@@ -253,6 +253,55 @@ def measure_module_deleted(ws: Workspace, reps: int) -> ScenarioResult:
     return ScenarioResult("module_deleted", summarize(runs))
 
 
+EDITS: dict[str, Callable[[Workspace], Edit]] = {
+    "leaf": leaf_edit,
+    "hub": hub_fragment_edit,
+    "five_percent": five_percent_edit,
+}
+
+
+def measure_session_edit(name: str, ws: Workspace, reps: int, kind: str) -> ScenarioResult:
+    """Edits applied to a live session (what watch mode does on a save), in one process:
+    the update's own time, without file-event delivery and debouncing."""
+    ws.build()
+    measured = run_measured(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.inproc",
+            "edit",
+            "-w",
+            str(ws.root),
+            "--edit",
+            kind,
+            "--builds",
+            str(reps),
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    if measured.returncode != 0:
+        raise BenchError(f"session edit failed: {measured.stderr[-2000:]}")
+    data = json.loads(measured.stdout)
+    runs = [
+        Measurement(wall, cpu, measured.peak_rss_mb, 0)
+        for wall, cpu in zip(data["walls_s"], data["cpus_s"], strict=True)
+    ]
+    builds = data["builds"]
+    reused = sum(b["chunks_reused"] for b in builds)
+    total = reused + sum(b["chunks_written"] for b in builds)
+    return ScenarioResult(
+        name,
+        summarize(runs),
+        extra={
+            "modes": sorted({b["mode"] for b in builds}),
+            "files_written": [b["files_written"] for b in builds],
+            "chunks_written": [b["chunks_written"] for b in builds],
+            "unchanged_chunk_reuse": round(reused / total, 4) if total else None,
+            "last_timings_s": {k: round(v, 4) for k, v in builds[-1]["timings_s"].items()},
+        },
+    )
+
+
 def measure_repeat(ws: Workspace, reps: int) -> ScenarioResult:
     runs = []
     firsts, seconds = [], []
@@ -323,6 +372,11 @@ def _wait_for_line(lines: queue.Queue[str], needle: str, timeout: float) -> bool
     return False
 
 
+def _stat_key(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
 def measure_watch(ws: Workspace, reps: int) -> ScenarioResult:
     """File saved -> artifact on disk updated, with ``sodabuild build --watch`` running."""
     import signal
@@ -349,13 +403,15 @@ def measure_watch(ws: Workspace, reps: int) -> ScenarioResult:
             for step in ("apply", "revert"):
                 edit = leaf_edit(ws) if step == "apply" else None
                 before = artifact.read_bytes()
+                stamp = _stat_key(artifact)
                 started = time.perf_counter()
                 if edit is not None:
                     edit.apply()
                     reverting = edit
                 else:
                     reverting.revert()
-                while artifact.read_bytes() == before:
+                # the artifact is replaced by a rename: poll its stat, then compare bytes
+                while _stat_key(artifact) == stamp or artifact.read_bytes() == before:
                     if time.perf_counter() - started > 120:
                         raise BenchError("watch mode did not update the artifact")
                     time.sleep(0.001)
@@ -382,6 +438,15 @@ SCENARIOS: dict[str, Callable[[Workspace, int], ScenarioResult]] = {
     ),
     "five_percent_edit": lambda ws, reps: measure_edit(
         "five_percent_edit", ws, reps, five_percent_edit
+    ),
+    "leaf_edit_in_session": lambda ws, reps: measure_session_edit(
+        "leaf_edit_in_session", ws, reps, "leaf"
+    ),
+    "hub_fragment_edit_in_session": lambda ws, reps: measure_session_edit(
+        "hub_fragment_edit_in_session", ws, reps, "hub"
+    ),
+    "five_percent_edit_in_session": lambda ws, reps: measure_session_edit(
+        "five_percent_edit_in_session", ws, reps, "five_percent"
     ),
     "module_added": lambda ws, reps: measure_edit("module_added", ws, reps, module_added),
     "module_deleted": measure_module_deleted,

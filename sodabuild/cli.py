@@ -369,6 +369,7 @@ def graph(
         str | None,
         typer.Option("--filter", help="Glob over node names: only edges touching a match."),
     ] = None,
+    graph_filter: GraphFilterOption = None,
 ) -> None:
     """Print the module or definition graph of the last build (building if needed)."""
     from sodabuild.graph.render import select, to_dot, to_mermaid
@@ -380,7 +381,9 @@ def graph(
             "sodabuild: --level is module or definition; --format is dot or mermaid", err=True
         )
         raise typer.Exit(EXIT_CONFIG_ERRORS)
-    session = BuilderSession(workspace, projects=project)
+    session = _guarded(
+        False, lambda: BuilderSession(workspace, projects=project, graph_filter=graph_filter)
+    )
     _guarded(False, session.load)
 
     def run() -> Any:

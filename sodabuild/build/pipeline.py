@@ -1109,6 +1109,18 @@ class _Build:
         self.retain(built)
         return built
 
+    def prepare(self) -> None:
+        """Load what the next change would wait for: the modules that compose and validate,
+        and each project's built schema (a build that reused every validation never built
+        one)."""
+        import sodabuild.compose.document
+        import sodabuild.validate.combined
+        import sodabuild.validate.documents  # noqa: F401
+
+        for plan in self.plans:
+            if plan.schema_files is not None and plan.schema_ok:
+                self.schema(plan.schema_files, plan.schema_id)
+
     def retain(self, result: BuildResult) -> None:
         """Keep this build as the session's graph for the next change set (the fast path
         in build/update.py), without what it no longer needs: ASTs and file bytes."""

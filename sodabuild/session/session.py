@@ -277,6 +277,11 @@ class BuilderSession:
             self.memory.graph = None
             return None
 
+    def prepare(self) -> None:
+        """Warm up for the next change (watch mode calls this once its first build is done)."""
+        if self.memory.graph is not None:
+            self.memory.graph.prepare()
+
     def _record(self) -> dict[str, Any]:
         """The no-op record of the last build (what ``session.bin`` holds)."""
         assert self.warm is not None and self.last is not None

@@ -204,6 +204,7 @@ def watch_workspace(
     rebuilds = 0
     try:
         rebuild(None)
+        session.prepare()
         if not as_json:
             emit(f"watching {root} (Ctrl-C to stop)")
         while stop_after is None or rebuilds < stop_after:
