@@ -65,6 +65,7 @@ def _edit(workspace: Path, kind: str, reps: int) -> dict[str, Any]:
                 "files_written": sum(len(p.written) for p in result.projects),
                 "chunks_written": counts["chunks_written"],
                 "chunks_reused": counts["chunks_reused"],
+                "chunks_rebuilt": counts["chunks_rebuilt"],
                 "cache_misses": counts["cache_misses"],
                 "timings_s": result.timings,
             }

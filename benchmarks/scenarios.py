@@ -287,8 +287,10 @@ def measure_session_edit(name: str, ws: Workspace, reps: int, kind: str) -> Scen
         for wall, cpu in zip(data["walls_s"], data["cpus_s"], strict=True)
     ]
     builds = data["builds"]
+    # of the chunks whose bytes did not change, the share never serialized again
     reused = sum(b["chunks_reused"] for b in builds)
-    total = reused + sum(b["chunks_written"] for b in builds)
+    wasted = sum(b["chunks_rebuilt"] - b["chunks_written"] for b in builds)
+    total = reused + wasted
     return ScenarioResult(
         name,
         summarize(runs),
@@ -296,6 +298,7 @@ def measure_session_edit(name: str, ws: Workspace, reps: int, kind: str) -> Scen
             "modes": sorted({b["mode"] for b in builds}),
             "files_written": [b["files_written"] for b in builds],
             "chunks_written": [b["chunks_written"] for b in builds],
+            "chunks_reused": [b["chunks_reused"] for b in builds],
             "unchanged_chunk_reuse": round(reused / total, 4) if total else None,
             "last_timings_s": {k: round(v, 4) for k, v in builds[-1]["timings_s"].items()},
         },

@@ -213,7 +213,8 @@ class _Build:
         #: Compositions holding ASTs, stripped when the build is kept (``retain``).
         self._with_ast: set[DefRef] = set()
         self.validated: dict[tuple[str, str], bool] = {}
-        self.chunk_counts = {"chunks_reused": 0, "chunks_written": 0}
+        #: Chunks assembled from the previous emission / serialized again / written to disk.
+        self.chunk_counts = {"chunks_reused": 0, "chunks_rebuilt": 0, "chunks_written": 0}
         #: Set while a change set is applied to this graph: any diagnostic aborts it.
         self.strict = False
 
@@ -849,7 +850,7 @@ class _Build:
             else:
                 emitted = assembler.update(plan.schema_id, changed)
         self.chunk_counts["chunks_reused"] += emitted.chunks_reused
-        self.chunk_counts["chunks_written"] += emitted.chunks_built
+        self.chunk_counts["chunks_rebuilt"] += emitted.chunks_built
         for output in rule.outputs:
             result.outputs[output.kind] = f"{project.out_dir}/{output.path}"
         if not plan.schema_ok or not result.ok:
@@ -883,6 +884,10 @@ class _Build:
                 return set()
         result.written.extend(report.written)
         result.unchanged.extend(report.unchanged)
+        if emitted.chunks_dir is not None:
+            prefix = emitted.chunks_dir + "/"
+            written = sum(1 for rel in report.written if rel.startswith(prefix))
+            self.chunk_counts["chunks_written"] += written
         result.removed.extend(report.removed)
         result.wrote = True
         for rel in report.removed:

@@ -10,7 +10,7 @@ results that read it.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -58,10 +58,15 @@ class WarmState:
     reasons: dict[str, str] = field(default_factory=dict)
     file_reasons: dict[str, str] = field(default_factory=dict)
 
-    def merged_into(self, older: WarmState | None) -> WarmState:
-        """This build's entries over an older state's (a subset build keeps the rest)."""
+    def merged_into(self, older: WarmState | None, written: Iterable[str] = ()) -> WarmState:
+        """This build's entries over an older state's (a subset build keeps the rest).
+
+        ``written``: the out_dirs this build wrote; their outputs are exactly this build's.
+        """
         if older is None or older.version != self.version:
             return self
+        prefixes = tuple(f"{out_dir}/" for out_dir in written)
+        kept = {p: s for p, s in older.outputs.items() if not p.startswith(prefixes)}
         return WarmState(
             version=self.version,
             recorded_ns=self.recorded_ns,
@@ -72,7 +77,7 @@ class WarmState:
             composed={**older.composed, **self.composed},
             validated=older.validated | self.validated,
             validated_schemas=older.validated_schemas | self.validated_schemas,
-            outputs={**older.outputs, **self.outputs},
+            outputs={**kept, **self.outputs},
             outputs_recorded_ns=self.outputs_recorded_ns,
             reasons={**older.reasons, **self.reasons},
             file_reasons={**older.file_reasons, **self.file_reasons},

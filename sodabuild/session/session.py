@@ -245,7 +245,8 @@ class BuilderSession:
             subset = bool(self.graph_filter) or (
                 self.projects is not None and len(set(self.projects)) < len(self.workspace.projects)
             )
-            self.warm = result.state.merged_into(self.warm) if subset else result.state
+            written = [p.out_dir for p in result.projects if p.wrote]
+            self.warm = result.state.merged_into(self.warm, written) if subset else result.state
         self.last = result
         return result
 
