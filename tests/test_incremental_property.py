@@ -1,6 +1,7 @@
 """Property: after any sequence of edits, incremental outputs equal a clean build's.
 
-Edits: a fragment or operation changes, a field is added and removed again, modules are
+Edits: a fragment or operation changes, a field is added and removed again, definitions
+are added to and dropped from a file (a duplicate operation name included), modules are
 added, deleted and renamed, an import breaks and is fixed, a file breaks and is fixed, the
 schema changes (and breaks), a plugin option and a rule file change. After every step the
 warm session's outputs and diagnostics, and those of a fresh session that starts from the
@@ -93,6 +94,17 @@ def apply(root: Path, op: tuple[str, int], originals: dict[Path, str]) -> None:
             if " __typename" in text:
                 path.write_text(text.replace(" __typename", "", 1))
                 break
+    elif kind == "add_definition" and files:
+        path = files[n % len(files)]
+        path.write_text(
+            path.read_text() + f'\nAdded{n} = gql("query Added{n} {{ __typename }}")\n'
+        )
+    elif kind == "drop_definition":
+        for path in files:
+            text = path.read_text()
+            if "\nAdded" in text:
+                path.write_text(text[: text.rindex("\nAdded")] + "\n")
+                break
     elif kind == "add_module":
         (app / f"extra_{n}.py").write_text(
             "from sodabuild.graphql import gql\n\n"
@@ -153,6 +165,8 @@ OPS = st.tuples(
             "typename",
             "typename",
             "untypename",
+            "add_definition",
+            "drop_definition",
             "add_module",
             "delete_module",
             "rename_module",

@@ -124,11 +124,40 @@ def test_errors_fall_back_to_the_full_build_and_back(
     assert outputs(example_workspace) == clean_outputs(example_workspace, tmp_path)
 
 
-def test_structural_changes_take_the_full_build(example_workspace: Path, tmp_path: Path) -> None:
+def test_definitions_added_renamed_and_removed_in_a_file(
+    example_workspace: Path, tmp_path: Path
+) -> None:
     session = started(example_workspace)
     edit(example_workspace, ORGS, "GetTeamMembers = gql(", "GetTeamMembers2 = gql(")
     renamed = session.update(ChangeSet.of(modified=[ORGS]))
-    assert renamed.mode == "full" and renamed.ok
+    assert renamed.mode == "changes" and renamed.ok
+    assert outputs(example_workspace) == clean_outputs(example_workspace, tmp_path)
+    path = example_workspace / ORGS
+    path.write_text(path.read_text() + '\nOrgCount = gql("query OrgCount { __typename }")\n')
+    added = session.update(ChangeSet.of(modified=[ORGS]))
+    assert added.mode == "changes" and added.ok
+    artifact = json.loads((example_workspace / ARTIFACT).read_text())
+    assert "app/orgs/queries.py::OrgCount" in artifact["elements"]
+    assert outputs(example_workspace) == clean_outputs(example_workspace, tmp_path)
+    path.write_text(path.read_text().split("\nOrgCount = ")[0] + "\n")
+    removed = session.update(ChangeSet.of(modified=[ORGS]))
+    assert removed.mode == "changes" and removed.ok
+    assert outputs(example_workspace) == clean_outputs(example_workspace, tmp_path)
+
+
+def test_a_duplicate_operation_name_is_reported_by_the_full_build(
+    example_workspace: Path,
+) -> None:
+    session = started(example_workspace)
+    path = example_workspace / ORGS
+    path.write_text(path.read_text() + '\nAgain = gql("query GetOrganization { __typename }")\n')
+    result = session.update(ChangeSet.of(modified=[ORGS]))
+    assert result.mode == "full" and not result.ok
+    assert {d.code for p in result.projects for d in p.diagnostics} == {"GQL_DUPLICATE_OPERATION"}
+
+
+def test_structural_changes_take_the_full_build(example_workspace: Path, tmp_path: Path) -> None:
+    session = started(example_workspace)
     extra = example_workspace / APP / "app/extra.py"
     extra.write_text('from sodabuild.graphql import gql\n\nX = gql("query X { __typename }")\n')
     added = session.update(ChangeSet.of(added=[str(extra)]))

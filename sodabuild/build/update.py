@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from sodabuild.build.pipeline import (
@@ -62,17 +62,20 @@ def apply_changes(graph: _Build, changed: Iterable[str], warm: WarmState) -> Bui
     if any(plan.pruned for plan in graph.plans):
         raise NeedsFullBuild("a graph filter is in force: its selection may change")
     _begin(graph, warm)
+    entries = _Entries()
     with gc_paused():
-        files = _refresh(graph, sorted(set(changed)))
-        dirty = _recompose(graph, files) if files else set()
+        files = _refresh(graph, sorted(set(changed)), entries)
+        dirty = _recompose(graph, files, entries) if files else set()
     with gc_frozen():
         touched = _rebuild_elements(graph, files, dirty)
         for index, plan in enumerate(graph.plans):
-            if index in touched:
+            if index in entries.plans:
+                graph.output(plan)  # definitions came or went: emit all (texts are cached)
+            elif index in touched:
                 graph.output(plan, touched[index])
             else:
                 _unchanged_outputs(graph, plan)
-    state = _patched_state(graph, warm, files, dirty)
+    state = _patched_state(graph, warm, files, dirty, entries.removed)
     result = graph.finish(state)
     result.mode = "changes"
     return result
@@ -93,7 +96,37 @@ def _begin(graph: _Build, warm: WarmState) -> None:
         graph.results[plan.project.name].modules += len(plan.files)
 
 
-def _refresh(graph: _Build, paths: list[str]) -> list[str]:
+@dataclass
+class _Entries:
+    """Definitions that appeared in or went from the changed files, and their plans."""
+
+    added: set[DefRef] = field(default_factory=set)
+    removed: set[DefRef] = field(default_factory=set)
+    plans: set[int] = field(default_factory=set)
+
+
+def _update_entries(graph: _Build, path: str, entries: _Entries) -> None:
+    """A changed file's definitions, as discovery would now list them, in every plan."""
+    for index, plan in enumerate(graph.plans):
+        if path not in plan.files:
+            continue
+        old = plan.by_file.get(path)
+        new = graph.file_entries(path, plan.rule)
+        if new == old:
+            continue
+        entries.removed |= set(old or ()) - set(new or ())
+        entries.added |= set(new or ()) - set(old or ())
+        entries.plans.add(index)
+        if new is None:
+            del plan.by_file[path]
+        else:
+            plan.by_file[path] = new
+        order = {file: position for position, file in enumerate(plan.files)}
+        plan.by_file = dict(sorted(plan.by_file.items(), key=lambda item: order[item[0]]))
+        plan.refs = [ref for refs in plan.by_file.values() for ref in refs]
+
+
+def _refresh(graph: _Build, paths: list[str], entries: _Entries) -> list[str]:
     """Re-read the named files; the ones whose content changed, re-scanned and re-linked."""
     schema_paths = {path for plan in graph.plans for path, _ in plan.schema_files or ()}
     changed: list[str] = []
@@ -108,13 +141,7 @@ def _refresh(graph: _Build, paths: list[str]) -> list[str]:
             if not verdict:
                 continue
             changed.append(path)
-            for plan in graph.plans:
-                if path in plan.files and (
-                    (graph.file_entries(path, plan.rule) or []) != plan.by_file.get(path, [])
-                ):
-                    # a definition appeared, went or was renamed: entries, duplicates and
-                    # orders change; the full build sorts that out
-                    raise NeedsFullBuild(f"{path}: its set of definitions changed")
+            _update_entries(graph, path, entries)
             after = graph.store.scan(path) if before is not None else None
             if after is not None and (after.diagnostics or not after.parsed):
                 raise NeedsFullBuild(f"{path}: has problems to report")
@@ -128,9 +155,10 @@ def _refresh(graph: _Build, paths: list[str]) -> list[str]:
     return changed
 
 
-def _recompose(graph: _Build, changed: list[str]) -> set[DefRef]:
+def _recompose(graph: _Build, changed: list[str], entries: _Entries) -> set[DefRef]:
     """Recompose what the changed files reach; the definitions that were recomposed."""
     affected = {ref for path in changed for ref in graph.read_by.get(path, ())}
+    affected |= entries.added
     dirty = set(affected)
     stack = list(affected)
     users = graph.definition_graph.users
@@ -139,6 +167,9 @@ def _recompose(graph: _Build, changed: list[str]) -> set[DefRef]:
             if user not in dirty:
                 dirty.add(user)
                 stack.append(user)
+    dirty -= entries.removed
+    for ref in entries.removed:
+        _forget_definition(graph, ref)
     for ref in dirty:
         graph._composed.pop(ref, None)
         graph._outcome.pop(ref, None)
@@ -155,6 +186,20 @@ def _recompose(graph: _Build, changed: list[str]) -> set[DefRef]:
                 graph.duplicates(plan.project, plan.refs)
     graph.cache.hit(len(graph._composed) - len(dirty))
     return dirty
+
+
+def _forget_definition(graph: _Build, ref: DefRef) -> None:
+    """A definition that no longer exists leaves the graph (its users were re-resolved)."""
+    for table in (graph._composed, graph._outcome, graph._keys, graph._sources):
+        table.pop(ref, None)
+    graph._warnings.pop(ref, None)
+    graph._targets.pop(ref, None)
+    for path in graph.resolution_deps.pop(ref, ()):
+        graph.read_by[path].discard(ref)
+    graph.definition_graph.unlink(ref)
+    graph.definition_graph.users.pop(ref, None)
+    for plan in graph.plans:
+        plan.elements.pop(ref, None)
 
 
 def _operation_names_changed(graph: _Build, dirty: set[DefRef]) -> bool:
@@ -208,11 +253,13 @@ def _unchanged_outputs(graph: _Build, plan: Plan) -> None:
 
 
 def _patched_state(
-    graph: _Build, warm: WarmState, changed: list[str], dirty: set[DefRef]
+    graph: _Build, warm: WarmState, changed: list[str], dirty: set[DefRef], gone: set[DefRef]
 ) -> WarmState:
     """The warm state after this update: the previous one with the changed entries."""
     store = graph.store
     composed = dict(warm.composed)
+    for ref in gone:
+        composed.pop(ref, None)
     for ref in dirty:
         result: Composed | None = graph._composed.get(ref)
         assert result is not None
@@ -222,6 +269,8 @@ def _patched_state(
         )
         graph._composed[ref] = stripped
     reasons = dict.fromkeys(warm.reasons, REUSED)
+    for ref in gone:
+        reasons.pop(f"{ref.path}::{ref.name}", None)
     reasons.update(
         (f"{ref.path}::{ref.name}", graph.reasons[f"{ref.path}::{ref.name}"]) for ref in dirty
     )

@@ -57,20 +57,57 @@ def dumps(data: Any) -> bytes:
 
 # Outputs are assembled from per-element texts: an element (and a manifest entry) sits at
 # the same depth in the artifact, the chunks and the manifest, so its JSON text is computed
-# once and spliced into every output that lists it. The result is byte-identical to
-# ``dumps`` of the whole structure (tests/test_emit.py checks that).
+# once and spliced into every output that lists it. The texts are written directly (the
+# json module's indenting encoder is pure Python and several times slower), with the C
+# string encoder ``dumps`` itself uses; the result is byte-identical to ``dumps`` of the
+# whole structure (tests/test_emit.py checks that, for arbitrary elements).
 _HOLE = "\x00elements\x00"
-_INDENT = "\n    "
+_quote = json.encoder.encode_basestring  # what dumps(..., ensure_ascii=False) uses
 
 
-def _nested(data: Any) -> str:
-    """``data`` as ``dumps`` writes it two levels deep (four spaces in)."""
-    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False).replace("\n", _INDENT)
+def _value(value: str | int | None) -> str:
+    if value is None:
+        return "null"
+    return _quote(value) if isinstance(value, str) else str(value)
+
+
+def _variable(name: str, type_: str, default: str | None) -> str:
+    return (
+        '\n        {\n          "default": '
+        + _value(default)
+        + ',\n          "name": '
+        + _quote(name)
+        + ',\n          "type": '
+        + _quote(type_)
+        + "\n        }"
+    )
 
 
 def element_text(element: Element) -> bytes:
-    """One ``"id": {...}`` entry of an ``elements`` map, as ``dumps`` writes it."""
-    text = f"    {json.dumps(element.id, ensure_ascii=False)}: {_nested(element.to_json())}"
+    """One ``"id": {...}`` entry of an ``elements`` map, as ``dumps`` writes it (the fields
+    of :meth:`Element.to_json`, sorted)."""
+    e = element
+    fragments = (
+        "[" + ",".join("\n        " + _quote(f) for f in e.fragments) + "\n      ]"
+        if e.fragments
+        else "[]"
+    )
+    variables = (
+        "[" + ",".join(_variable(*v) for v in e.variables) + "\n      ]" if e.variables else "[]"
+    )
+    text = (
+        f'    {_quote(e.id)}: {{\n      "binding": {_quote(e.binding)}'
+        f',\n      "document": {_quote(e.document)}'
+        f',\n      "fragments": {fragments}'
+        f',\n      "hash": {_quote(e.hash)}'
+        f',\n      "kind": {_quote(e.kind)}'
+        f',\n      "line": {e.line}'
+        f',\n      "module": {_quote(e.module)}'
+        f',\n      "name": {_quote(e.name)}'
+        f',\n      "operation": {_value(e.operation)}'
+        f',\n      "type_condition": {_value(e.type_condition)}'
+        f',\n      "variables": {variables}\n    }}'
+    )
     return text.encode("utf-8")
 
 
@@ -84,7 +121,14 @@ def operation_entry(element: Element) -> dict[str, Any]:
 
 
 def operation_text(element: Element) -> bytes:
-    return f"    {_nested(operation_entry(element))}".encode()
+    """One entry of the manifest's ``operations`` list (``operation_entry``, sorted keys)."""
+    e = element
+    return (
+        f'    {{\n      "body": {_quote(e.document)}'
+        f',\n      "id": {_quote(e.hash.removeprefix("sha256:"))}'
+        f',\n      "name": {_quote(e.name)}'
+        f',\n      "type": {_value(e.operation)}\n    }}'
+    ).encode()
 
 
 def _splice(

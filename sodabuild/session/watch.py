@@ -25,7 +25,9 @@ from sodabuild.diagnostics import SodabuildError
 from sodabuild.session.session import BuilderSession, ChangeSet
 
 #: Quiet time that ends a burst of events, and the longest a burst may delay a rebuild.
-DEBOUNCE_S = 0.05
+#: inotify delivers an event ~0.2 ms after the write and an editor's save (write a temp
+#: file, rename it over) is one burst of a few ms, so 20 ms of quiet ends it.
+DEBOUNCE_S = 0.02
 MAX_DELAY_S = 0.5
 WATCHED_SUFFIXES = (".py", ".pyi", ".toml", ".star", ".graphql", ".graphqls", ".gql")
 IGNORED_PARTS = frozenset({".git", ".hg", "__pycache__", ".mypy_cache", ".ruff_cache", ".venv"})
