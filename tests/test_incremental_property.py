@@ -96,9 +96,7 @@ def apply(root: Path, op: tuple[str, int], originals: dict[Path, str]) -> None:
                 break
     elif kind == "add_definition" and files:
         path = files[n % len(files)]
-        path.write_text(
-            path.read_text() + f'\nAdded{n} = gql("query Added{n} {{ __typename }}")\n'
-        )
+        path.write_text(path.read_text() + f'\nAdded{n} = gql("query Added{n} {{ __typename }}")\n')
     elif kind == "drop_definition":
         for path in files:
             text = path.read_text()

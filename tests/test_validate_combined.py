@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from graphql import build_schema, validate
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -108,3 +109,24 @@ def test_combined_pass_implies_document_pass(
     docs = list(pool.by_name.items())
     for index in known_valid(SCHEMA, docs, pool.origins):
         assert alone_ok(docs[index][1]), docs[index][0]
+
+
+def test_split_across_forked_workers_gives_the_same_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With enough documents the combined document is split across forked workers; each
+    part proves its own documents, and errors exclude the same documents as in-process."""
+    import sodabuild.validate.parallel as parallel
+
+    pool = Pool()
+    pool.add("F", "fragment F on User { id name }")
+    pool.add("Bad", "fragment Bad on User { nope }")
+    for n in range(12):
+        used = "Bad" if n % 5 == 0 else "F"
+        pool.add(f"Q{n}", f"query Q{n} {{ viewer {{ ...{used} }} }}", used)
+    docs = list(pool.by_name.items())
+    alone = known_valid(SCHEMA, docs, pool.origins)
+    monkeypatch.setattr(parallel, "PARALLEL_THRESHOLD", 2)
+    monkeypatch.setattr(parallel, "worker_count", lambda: 3)
+    assert parallel.can_fork(len(docs))
+    split = known_valid(SCHEMA, docs, pool.origins)
+    assert split == alone
+    assert {docs[i][0] for i in split} == {"F"} | {f"Q{n}" for n in range(12) if n % 5}

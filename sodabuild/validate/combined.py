@@ -44,7 +44,12 @@ def known_valid(
     """Indices of ``documents`` (identity of the main definition, composed) proven valid.
 
     ``source_origin`` maps a GraphQL source name to the definition identity it belongs to.
+    With many documents they are split into one combined document per worker (in document
+    order, so neighbours, which tend to share fragments, stay together), validated on
+    forked workers (validate/parallel.py).
     """
+    from sodabuild.validate.parallel import can_fork, fork_map, worker_count
+
     identities_by_name: dict[str, set[Hashable]] = {}
     for identity, composed in documents:
         if composed.kind == "fragment":
@@ -54,7 +59,6 @@ def known_valid(
     clashing = {name for name, ids in identities_by_name.items() if len(ids) > 1}
 
     included: list[int] = []
-    definitions: dict[Hashable, DefinitionNode] = {}
     origins: list[set[Hashable]] = []
     for index, (identity, composed) in enumerate(documents):
         names = {piece.name for piece in composed.fragments}
@@ -65,22 +69,42 @@ def known_valid(
         if names & clashing or (composed.kind == "operation" and composed.has_unreachable):
             continue
         included.append(index)
+    if not included:
+        return set()
+    parts = worker_count() if can_fork(len(included)) else 1
+    size = -(-len(included) // parts)
+    groups = [included[start : start + size] for start in range(0, len(included), size)]
+    combined = [_combined(documents, group) for group in groups]
+
+    def failing_sources(part: int) -> list[str] | None:
+        errors = validate(schema, combined[part], COMBINED_RULES)
+        names: list[str] = []
+        for error in errors:
+            if not error.nodes:
+                return None  # an error we cannot place: trust nothing
+            for node in error.nodes:
+                if node.loc is None:
+                    return None
+                names.append(node.loc.source.name)
+        return names
+
+    answers = fork_map(failing_sources, len(groups)) if len(groups) > 1 else [failing_sources(0)]
+    proven: set[int] = set()
+    for group, sources in zip(groups, answers, strict=True):
+        if sources is None or any(name not in source_origin for name in sources):
+            continue
+        failing = {source_origin[name] for name in sources}
+        proven.update(index for index in group if not (origins[index] & failing))
+    return proven
+
+
+def _combined(documents: Sequence[tuple[Hashable, Composed]], group: list[int]) -> DocumentNode:
+    """One document holding every distinct definition of the grouped documents."""
+    definitions: dict[Hashable, DefinitionNode] = {}
+    for index in group:
+        identity, composed = documents[index]
         ast_nodes = composed.nodes
         definitions.setdefault(identity, ast_nodes[0])
         for piece, piece_node in zip(composed.fragments, ast_nodes[1:], strict=True):
             definitions.setdefault(piece.identity, piece_node)
-    if not included:
-        return set()
-    errors = validate(schema, DocumentNode(definitions=tuple(definitions.values())), COMBINED_RULES)
-    if not errors:
-        return set(included)
-    failing: set[Hashable] = set()
-    for error in errors:
-        nodes = error.nodes or []
-        if not nodes:
-            return set()  # an error we cannot place: trust nothing
-        for node in nodes:
-            if node.loc is None or node.loc.source.name not in source_origin:
-                return set()
-            failing.add(source_origin[node.loc.source.name])
-    return {index for index in included if not (origins[index] & failing)}
+    return DocumentNode(definitions=tuple(definitions.values()))
