@@ -50,7 +50,11 @@ def cli() -> Callable[..., CliRun]:
 @pytest.fixture
 def example_workspace(tmp_path: Path) -> Path:
     """A private copy of the bundled example workspace (fixtures + workspace file)."""
-    target = tmp_path / "ws"
+    return copy_example_workspace(tmp_path / "ws")
+
+
+def copy_example_workspace(target: Path) -> Path:
+    """Copy the bundled example workspace (fixtures + workspace file) to ``target``."""
     (target / "fixtures").mkdir(parents=True)
     for name in ("small-app", "shared-lib"):
         shutil.copytree(

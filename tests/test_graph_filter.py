@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import FIXTURES, REPO, run_cli
+from .conftest import copy_example_workspace, run_cli
 from .test_session import clean_outputs, outputs
 
 APP = "fixtures/small-app"
@@ -49,18 +49,6 @@ ORPHAN_ID = "app/orphans.py::OrphanFields"
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def copy_workspace(target: Path) -> Path:
-    """Like conftest's ``example_workspace``, for module-scoped use."""
-    for name in ("small-app", "shared-lib"):
-        shutil.copytree(
-            FIXTURES / name,
-            target / "fixtures" / name,
-            ignore=shutil.ignore_patterns("__generated__", "__pycache__"),
-        )
-    shutil.copy(REPO / "workspace.example.toml", target / "sodabuild.toml")
-    return target
 
 
 def build(ws: Path, *filters: str, json_out: bool = True) -> Any:
@@ -171,7 +159,7 @@ def passed_fragments(ws: Path) -> dict[str, set[str]]:
 @pytest.fixture(scope="module")
 def full(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A full unfiltered build of a pristine copy: artifacts, manifests, sources' passes."""
-    ws = copy_workspace(tmp_path_factory.mktemp("full") / "ws")
+    ws = copy_example_workspace(tmp_path_factory.mktemp("full") / "ws")
     summary = ok_build(ws)
     assert all(p["graph_filter"] == "" for p in summary["projects"])
     return {

@@ -6,7 +6,8 @@ definition graph with reverse edges, validation results, elements, output assemb
 When only existing files changed, ``apply_changes`` redoes just what they reach:
 
 1. re-read the named files; one whose bytes are unchanged costs nothing more;
-2. re-scan the changed ones and re-link their imports;
+2. re-scan the changed ones, re-link their imports, and update the plans' entries when a
+   file gained or lost definitions;
 3. forget the resolution answers that read a changed file; the affected definitions are
    those in changed files and those whose fragment-argument resolution read one;
 4. recompose them and, transitively, their users (early cutoff keeps unchanged users as
@@ -18,8 +19,10 @@ When only existing files changed, ``apply_changes`` redoes just what they reach:
 Anything it does not handle raises :class:`NeedsFullBuild` and the session runs the full
 incremental build instead, from the warm state the fast path never touched: a file that is
 new, gone or a schema, any diagnostic (errors and warnings are reported by the full
-build, with its attribution rules), a changed set of definitions in a file, ``--check``.
-Both paths give byte-identical outputs (the property test runs both against clean builds).
+build, with its attribution rules), a graph filter in force, ``--check``. The memory it
+shares with the full build (assemblers, built schemas) is a pure cache, so a fast path
+abandoned half-way leaves nothing wrong behind. Both paths give byte-identical outputs
+(the property test runs both against clean builds).
 """
 
 from __future__ import annotations
