@@ -187,3 +187,33 @@ def test_fresh_process_after_fast_updates_is_a_no_op(example_workspace: Path) ->
     result = fresh.update()
     assert result.ok and result.counts["cache_misses"] == 0
     assert all(not p.written for p in result.projects)
+
+
+def test_edits_of_a_re_export_module_re_resolve_through_it(
+    example_workspace: Path, tmp_path: Path
+) -> None:
+    """A package ``__init__`` with no gql() of its own: definitions whose fragment arguments
+    resolve through it are resolved again; the same targets mean nothing is recomposed."""
+    reexports = "fixtures/shared-lib/shared/graphql/__init__.py"
+    session = started(example_workspace)
+    edit(
+        example_workspace,
+        reexports,
+        "from .org import OrgMembersPage, OrgSummary\n",
+        "from .org import OrgMembersPage\nfrom .org import OrgSummary as OrgSummary\n",
+    )
+    same = session.update(ChangeSet.of(modified=[reexports]))
+    assert same.mode == "changes" and same.ok
+    assert same.counts["cache_misses"] == 1  # its scan; every composition is a hit
+    assert all(not p.written for p in same.projects)
+    edit(
+        example_workspace, reexports, "from .org import OrgSummary", "from .orgz import OrgSummary"
+    )
+    broken = session.update(ChangeSet.of(modified=[reexports]))
+    assert broken.mode == "full" and not broken.ok
+    assert {d.code for p in broken.projects for d in p.diagnostics} == {"IMPORT_UNRESOLVED"}
+    edit(
+        example_workspace, reexports, "from .orgz import OrgSummary", "from .org import OrgSummary"
+    )
+    assert session.update(ChangeSet.of(modified=[reexports])).ok
+    assert outputs(example_workspace) == clean_outputs(example_workspace, tmp_path)
