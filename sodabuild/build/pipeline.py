@@ -968,14 +968,15 @@ class _Build:
         return found
 
     def users_of(self, ref: DefRef) -> list[DefRef]:
-        """Definitions of the selected projects that pass ``ref`` (an index built once,
-        only when a filter's depth asks for users)."""
+        """Definitions of the selected projects that pass ``ref`` (an index over every
+        discovered definition, pruned or not, built once when a filter's depth asks)."""
         if self._users is None:
             self._users = {}
             for plan in self.plans:
-                for user in plan.refs:
-                    for target in self.fragments_of(user):
-                        self._users.setdefault(target, []).append(user)
+                for refs in plan.by_file.values():
+                    for user in refs:
+                        for target in self.fragments_of(user):
+                            self._users.setdefault(target, []).append(user)
         return self._users.get(ref, [])
 
     def prune(self, plan: Plan) -> None:
@@ -1138,6 +1139,7 @@ class _Build:
                 self._composed[ref] = composed.stripped()
         self._with_ast.clear()
         self._parsed.clear()
+        self.warm = self.store.warm = result.state  # not the one this build started from
         self._host = None
         self.store.release()
         self.memory.graph = self

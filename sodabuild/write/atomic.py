@@ -83,15 +83,16 @@ def _stamp(path: Path, data: bytes) -> Stamp | None:
     return Stamp(stat.st_size, stat.st_mtime_ns, stat.st_ino, content_hash(data))
 
 
-def _proven_same(path: str, data: bytes, stamp: Stamp | None, recorded_ns: int) -> bool:
-    """The stamp proves the file holds ``data``: its stat matches and so does the hash."""
-    if stamp is None or stamp.size != len(data):
-        return False
+def _by_stamp(path: str, data: bytes, stamp: Stamp, recorded_ns: int) -> bool | None:
+    """Whether the file holds ``data``, when its stamp can tell (the file's stat still
+    matches it): by size, then by hash; None when the file changed since it was stamped."""
     try:
         stat = os.stat(path)
     except OSError:
-        return False
-    return stat_matches(stamp, stat, recorded_ns) and stamp.hash == content_hash(data)
+        return None
+    if not stat_matches(stamp, stat, recorded_ns):
+        return None
+    return stamp.size == len(data) and stamp.hash == content_hash(data)
 
 
 def write_outputs(
@@ -114,14 +115,14 @@ def write_outputs(
     for rel in order:
         data = files[rel]
         stamp = previous.get(rel) if previous is not None else None
-        if stamp is not None and _proven_same(
-            os.path.join(directory, rel), data, stamp, recorded_ns
-        ):
+        same = None if stamp is None else _by_stamp(f"{directory}/{rel}", data, stamp, recorded_ns)
+        if same:
+            assert stamp is not None
             report.unchanged.append(rel)
             report.stamps[rel] = stamp
             continue
         target = out_dir / rel
-        if _same(target, data):
+        if same is None and _same(target, data):
             report.unchanged.append(rel)
         else:
             atomic_write(target, data)
