@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from syrupy.assertion import SnapshotAssertion
+
 from sodabuild.emit.delta import apply, diff, empty_artifact, is_empty
 from sodabuild.emit.outputs import dumps
 
@@ -77,6 +79,38 @@ def test_write_delta_after_edits(example_workspace: Path, tmp_path: Path) -> Non
     # nothing changed: an empty delta (from the no-op path)
     assert run_cli("build", "-w", str(ws), "--write-delta", str(delta_file)).code == 0
     assert all(is_empty(p) for p in json.loads(delta_file.read_text())["projects"].values())
+
+
+EDIT_SEQUENCE = (
+    ("fragment gains a field", "app/users/fragments.py", "login\n", "login\n      __typename\n"),
+    ("operation renamed", "app/orgs/queries.py", "query GetTeamMembers(", "query TeamMembers("),
+    ("definition added", "app/orgs/queries.py", None, 'Orgs = gql("query Orgs { __typename }")\n'),
+    ("fragment reverted", "app/users/fragments.py", "login\n      __typename\n", "login\n"),
+    ("definition dropped", "app/orgs/queries.py", 'Orgs = gql("query Orgs { __typename }")\n', ""),
+)
+
+
+def test_deltas_over_an_edit_sequence(
+    example_workspace: Path, tmp_path: Path, snapshot: SnapshotAssertion
+) -> None:
+    """Each step's delta (snapshotted) applied to the previous artifact is the new artifact,
+    byte for byte; the deltas come from the real CLI after each edit."""
+    ws = example_workspace
+    app = ws / "fixtures/small-app"
+    delta_file = tmp_path / "delta.json"
+    assert run_cli("build", "-w", str(ws)).code == 0
+    for step, (what, rel, old, new) in enumerate(EDIT_SEQUENCE):
+        path = app / rel
+        text = path.read_text()
+        path.write_text(text + new if old is None else text.replace(old, new, 1))
+        before = json.loads((ws / ARTIFACT).read_bytes())
+        run = run_cli("build", "-w", str(ws), "--write-delta", str(delta_file))
+        assert run.code == 0, (what, run.stdout)
+        delta = json.loads(delta_file.read_text())
+        assert delta == snapshot(name=f"{step}-{what}")
+        after = (ws / ARTIFACT).read_bytes()
+        assert dumps(apply(before, delta["projects"]["small-app"])) == after, what
+        assert is_empty(delta["projects"]["shared-lib"])
 
 
 def test_graph_pictures(example_workspace: Path) -> None:
