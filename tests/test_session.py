@@ -43,6 +43,9 @@ def test_second_build_is_a_no_op_with_full_hit_ratio(example_workspace: Path) ->
     for summary in (second, third):
         assert summary["stats"]["cache_hit_ratio"] == 1.0
         assert summary["stats"]["counts"]["cache_misses"] == 0
+        assert summary["stats"]["counts"]["documents_validated"] == 0
+        assert summary["stats"]["counts"]["chunks_written"] == 0
+        assert summary["stats"]["counts"]["chunks_rebuilt"] == 0
         assert all(p["files_written"] == 0 for p in summary["projects"])
     assert third["cache"]["no_op"] is True
     assert third["projects"][0]["elements"] == first.json()["projects"][0]["elements"]

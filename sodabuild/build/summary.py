@@ -65,11 +65,15 @@ def build_summary(
 
 
 def reused_counts(counts: dict[str, Any]) -> dict[str, Any]:
-    """A build's counts as a repeat of it sees them: every lookup a hit, no file read."""
+    """A build's counts as a repeat of it sees them: every lookup a hit, no file read, no
+    document validated, every chunk reused."""
     repeat = dict(counts)
     reused = repeat.get("cache_hits", 0) + repeat.get("cache_misses", 0)
     repeat.update(cache_hits=reused, cache_misses=0, files_read=0, files_parsed=0)
     repeat["cache_skips"] = repeat.get("files_seen", 0)
+    repeat["documents_validated"] = 0
+    chunks = repeat.get("chunks_reused", 0) + repeat.get("chunks_rebuilt", 0)
+    repeat.update(chunks_reused=chunks, chunks_rebuilt=0, chunks_written=0)
     return repeat
 
 
