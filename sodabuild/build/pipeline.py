@@ -836,12 +836,18 @@ class _Build:
             found = self.memory.assemblers[key] = Assembler(plan.project.name, plan.rule)
         return found
 
+    def declare_outputs(self, plan: Plan) -> None:
+        """Where the plan's outputs live, in its project's result."""
+        result = self.results[plan.project.name]
+        for output in plan.rule.outputs:
+            result.outputs[output.kind] = f"{plan.project.out_dir}/{output.path}"
+
     def output(self, plan: Plan, changed: list[Element] | None = None) -> set[str]:
         """Emit and write (or check) a plan's outputs; the out_dir-relative paths produced.
 
         ``changed``: only these elements changed since the last emission (the fast path).
         """
-        project, rule = plan.project, plan.rule
+        project = plan.project
         result = self.results[project.name]
         with self.timer.phase("emit"):
             assembler = self.assembler(plan)
@@ -851,8 +857,7 @@ class _Build:
                 emitted = assembler.update(plan.schema_id, changed)
         self.chunk_counts["chunks_reused"] += emitted.chunks_reused
         self.chunk_counts["chunks_rebuilt"] += emitted.chunks_built
-        for output in rule.outputs:
-            result.outputs[output.kind] = f"{project.out_dir}/{output.path}"
+        self.declare_outputs(plan)
         if not plan.schema_ok or not result.ok:
             return set()
         out_dir = self.root / project.out_dir

@@ -250,8 +250,7 @@ def _unchanged_outputs(graph: _Build, plan: Plan) -> None:
     assembler = graph.assembler(plan)
     result.unchanged.extend(sorted(assembler.files))
     result.wrote = True
-    for output in plan.rule.outputs:
-        result.outputs[output.kind] = f"{plan.project.out_dir}/{output.path}"
+    graph.declare_outputs(plan)
     graph.chunk_counts["chunks_reused"] += assembler.chunk_count
 
 

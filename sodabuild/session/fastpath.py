@@ -86,20 +86,28 @@ def dirs_unchanged(root: Path, stamps: dict[str, Any], recorded_ns: int) -> bool
     return all(dir_unchanged(str(root / rel), stamp, recorded_ns) for rel, stamp in stamps.items())
 
 
-def changed_inputs(root: Path, record: dict[str, Any]) -> set[str] | None:
-    """The input files edited since a build record (config, directories and outputs as
-    recorded); None when more changed than file contents (the full build decides)."""
+def _rest_unchanged(root: Path, record: dict[str, Any]) -> bool:
+    """Config and rule files, walked directories and outputs are as a build record says."""
     recorded_ns = int(record["recorded_ns"])
-    if not (
+    return (
         files_unchanged(root, record["config_files"], recorded_ns)
         and dirs_unchanged(root, record["config_dirs"], recorded_ns)
         and dirs_unchanged(root, record["dirs"], recorded_ns)
         and files_unchanged(root, record["outputs"], int(record["outputs_recorded_ns"]))
-    ):
+    )
+
+
+def changed_inputs(root: Path, record: dict[str, Any]) -> set[str] | None:
+    """The input files edited since a build record (config, directories and outputs as
+    recorded); None when more changed than file contents (the full build decides)."""
+    if not _rest_unchanged(root, record):
         return None
-    return set(_changed(root, record["files"], recorded_ns))
+    return set(_changed(root, record["files"], int(record["recorded_ns"])))
 
 
 def unchanged_since(root: Path, record: dict[str, Any]) -> bool:
-    """Every stamp of a build record still holds: config, inputs, directories, outputs."""
-    return changed_inputs(root, record) == set()
+    """Every stamp of a build record still holds: config, inputs, directories, outputs
+    (stops at the first difference)."""
+    return _rest_unchanged(root, record) and files_unchanged(
+        root, record["files"], int(record["recorded_ns"])
+    )
