@@ -167,16 +167,18 @@ def _try_no_op(
     from sodabuild.config.find import find_workspace_file
     from sodabuild.session.fastpath import cache_dir_of, no_op_summary
 
+    # anything unexpected (a TOML nested too deep, a NUL in a path, a path too long, an
+    # unreadable cache) means "not a no-op": the full path runs and reports it properly
     try:
         workspace_file = find_workspace_file(Path.cwd(), workspace)
-    except SodabuildError:
+        directory = cache_dir_of(workspace_file, cache_dir)
+        if directory is None:
+            return None
+        return no_op_summary(
+            workspace_file, directory, tuple(projects or ()), check, tuple(graph_filter or ())
+        )
+    except Exception:
         return None
-    directory = cache_dir_of(workspace_file, cache_dir)
-    if directory is None:
-        return None
-    return no_op_summary(
-        workspace_file, directory, tuple(projects or ()), check, tuple(graph_filter or ())
-    )
 
 
 @app.command()
@@ -455,7 +457,7 @@ def explain(
 
 @app.command()
 def clean(workspace: WorkspaceOption = None, cache_dir: CacheDirOption = None) -> None:
-    """Remove the workspace's cache directory (outputs are kept)."""
+    """Remove the cache files sodabuild keeps (outputs and other files are kept)."""
     from sodabuild.session.session import clean_cache
 
     def run() -> Path:
@@ -470,8 +472,19 @@ def clean(workspace: WorkspaceOption = None, cache_dir: CacheDirOption = None) -
         return directory
 
     directory = _guarded(False, run)
-    removed = clean_cache(directory)
-    typer.echo(f"{'removed' if removed else 'no cache at'} {directory}")
+    cleaned = _guarded(False, lambda: clean_cache(directory))
+    if cleaned.directory_removed:
+        typer.echo(f"removed {directory}")
+    elif cleaned.removed:
+        kept = ", ".join(cleaned.kept[:5]) + (" ..." if len(cleaned.kept) > 5 else "")
+        typer.echo(
+            f"removed {len(cleaned.removed)} cache file(s) from {directory}; "
+            f"kept what sodabuild did not create: {kept}"
+        )
+    elif cleaned.found:
+        typer.echo(f"no cache files in {directory} (nothing removed)")
+    else:
+        typer.echo(f"no cache at {directory}")
 
 
 @config_app.command("show")
@@ -558,4 +571,7 @@ def main() -> None:
             code = 1
     sys.stdout.flush()
     sys.stderr.flush()
+    commit = sys.modules.get("sodabuild.write.commit")
+    if commit is not None:
+        commit.wait_for_discards()  # old output versions still being deleted
     os._exit(code)

@@ -26,6 +26,7 @@ CODES: dict[str, str] = {
     "CONFIG_INVALID": "an unknown key or an invalid value in a config file",
     "CONFIG_PATH_ESCAPE": "a configured path points outside the workspace root",
     "CONFIG_CONFLICT": "a project key is set both inline in the workspace and in the project file",
+    "CONFIG_OVERLAP": "the cache dir or an out_dir is or contains a root, source or another output",
     "RULE_ERROR": "a Starlark rule file failed to parse or evaluate",
     "RULE_INVALID": "a rule constructor was called with invalid arguments",
     "RULE_UNKNOWN": "a project selects a rule that no rule file defines",
@@ -53,8 +54,11 @@ CODES: dict[str, str] = {
     "GQL_FRAGMENT_NAME_CLASH": "two different fragments with one name meet in a composed document",
     "IMPORT_UNRESOLVED": "an import needed to resolve a fragment argument cannot be resolved",
     "OUTPUT_WRITE": "an output file could not be written",
+    "INPUT_TOO_LARGE": "an input file is larger than [workspace] max_file_bytes; it is not read",
+    "INPUT_SKIPPED": "(warning) a discovered path is a special file or a symlink leaving the workspace",
     # cache (warnings)
     "CACHE_PURGED": "the cache was corrupt or from another version; it was purged and rebuilt",
+    "CACHE_UNUSABLE": "the cache or its key cannot be used; the build ran without reading or saving it",
 }
 
 CONFIG_CODES = frozenset(
@@ -64,6 +68,7 @@ CONFIG_CODES = frozenset(
         "CONFIG_INVALID",
         "CONFIG_PATH_ESCAPE",
         "CONFIG_CONFLICT",
+        "CONFIG_OVERLAP",
         "RULE_ERROR",
         "RULE_INVALID",
         "RULE_UNKNOWN",

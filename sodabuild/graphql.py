@@ -10,9 +10,13 @@ artifact's ``hash`` and the persisted-query id (without its ``sha256:`` prefix).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 __all__ = ["GraphQLCompositionError", "GraphQLDocument", "gql"]
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class GraphQLCompositionError(ValueError):
@@ -86,6 +90,13 @@ def gql(source: str, *fragments: GraphQLDocument) -> GraphQLDocument:
     for fragment in fragments:
         if not isinstance(fragment, GraphQLDocument):
             raise TypeError(f"gql() fragment arguments must be gql() results, not {fragment!r}")
+    surrogate = _SURROGATE.search(source)
+    if surrogate is not None:
+        # The build rejects it too (GQL_SYNTAX): no output could encode it.
+        raise GraphQLCompositionError(
+            f"lone surrogate U+{ord(surrogate.group()):04X} at index {surrogate.start()} of "
+            "the gql() string (not a Unicode character)"
+        )
     identity = object()
     try:
         parsed, problems = parse_definition(source, "gql", identity)

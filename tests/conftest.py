@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -40,6 +41,20 @@ def run_cli(*args: str, cwd: Path | None = None) -> CliRun:
         timeout=600,
     )
     return CliRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The per-user cache key in a temp file, never the real home's (CLI subprocesses
+    inherit the variable)."""
+    name = "SODABUILD_CACHE_KEY_FILE"
+    previous = os.environ.get(name)
+    os.environ[name] = str(tmp_path_factory.mktemp("cache-key") / "cache.key")
+    yield
+    if previous is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = previous
 
 
 @pytest.fixture

@@ -809,3 +809,180 @@ def test_cli_missing_workspace_exits_2(tmp_path: Path) -> None:
     assert result.code == 2
     assert "CONFIG_NOT_FOUND" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# -- safe on untrusted checkouts (issue 9) -------------------------------------------------
+
+
+def test_deeply_nested_toml_is_config_toml(tmp_path: Path) -> None:
+    [error] = load_errors(make_workspace(tmp_path, MINIMAL + "x = " + "[" * 4000 + "]" * 4000))
+    assert where(error) == ("CONFIG_TOML", "sodabuild.toml", 1, 1)
+    assert "nested too deeply" in error.message
+
+
+def test_find_survives_deeply_nested_toml(tmp_path: Path) -> None:
+    make_workspace(tmp_path, MINIMAL + "x = " + "[" * 4000 + "]" * 4000)
+    assert find_workspace_file(tmp_path / "apps/a") == tmp_path / "sodabuild.toml"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        pytest.param("a\\u0000b", "contains a NUL byte", id="nul"),
+        pytest.param("a\\nb", "contains a control character", id="newline"),
+        pytest.param("c" * 5000, "is too long", id="long"),
+        pytest.param("n" * 256, "has a component longer than 255 bytes", id="long-name"),
+    ],
+)
+def test_impossible_cache_dir_is_config_invalid(tmp_path: Path, value: str, reason: str) -> None:
+    ws = MINIMAL.replace('name = "w"', f'name = "w"\ncache_dir = "{value}"')
+    [error] = load_errors(make_workspace(tmp_path, ws))
+    assert where(error) == ("CONFIG_INVALID", "sodabuild.toml", 3, 1)
+    assert error.message.startswith("'workspace.cache_dir' = ")
+    assert error.message.endswith(reason) or reason in error.message
+    assert len(error.message) < 200
+
+
+def test_default_out_dir_is_checked_for_symlinks(tmp_path: Path) -> None:
+    (tmp_path / "outside").mkdir()
+    ws = make_workspace(tmp_path / "ws")
+    (tmp_path / "ws/apps/a/__generated__").symlink_to(tmp_path / "outside")
+    [error] = load_errors(ws)
+    assert where(error) == ("CONFIG_PATH_ESCAPE", "sodabuild.toml", 6, 1)
+    assert "default out_dir" in error.message
+
+
+def test_default_out_dir_symlinked_inside_resolves_to_its_target(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path, dirs=("apps/a", "gen/a"))
+    (tmp_path / "apps/a/__generated__").symlink_to(tmp_path / "gen/a")
+    assert load_workspace(ws).projects[0].out_dir == "gen/a"
+
+
+def test_intermediate_symlink_leaving_the_workspace_is_an_escape(tmp_path: Path) -> None:
+    (tmp_path / "outside/back").mkdir(parents=True)
+    ws = make_workspace(tmp_path / "ws", project='[project]\nout_dir = "hop/gen"\n')
+    (tmp_path / "ws/apps/a/hop").symlink_to(tmp_path / "outside")
+    [error] = load_errors(ws)
+    assert where(error) == ("CONFIG_PATH_ESCAPE", "apps/a/sodabuild.toml", 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("workspace", "project", "expected", "words"),
+    [
+        pytest.param(
+            MINIMAL.replace('name = "w"', 'name = "w"\ncache_dir = "."'),
+            None,
+            ("sodabuild.toml", 3),
+            "is the workspace root",
+            id="cache-dot",
+        ),
+        pytest.param(
+            MINIMAL.replace('name = "w"', 'name = "w"\ncache_dir = "apps"'),
+            None,
+            ("sodabuild.toml", 3),
+            "contains the root of project 'a'",
+            id="cache-contains-root",
+        ),
+        pytest.param(
+            MINIMAL.replace('name = "w"', 'name = "w"\ncache_dir = "apps/a/__generated__"'),
+            None,
+            ("sodabuild.toml", 3),
+            "is the out_dir of project 'a'",
+            id="cache-is-out-dir",
+        ),
+        pytest.param(
+            MINIMAL,
+            '[project]\nout_dir = "."\n',
+            ("apps/a/sodabuild.toml", 2),
+            "is the root of project 'a'",
+            id="out-dir-root",
+        ),
+        pytest.param(
+            MINIMAL,
+            '[project]\nsource_roots = ["src"]\nout_dir = "src"\n',
+            ("apps/a/sodabuild.toml", 3),
+            "is source root 'apps/a/src' of project 'a'",
+            id="out-dir-source-root",
+        ),
+        pytest.param(
+            MINIMAL,
+            '[project]\nout_dir = "../.."\n',
+            ("apps/a/sodabuild.toml", 2),
+            "is the workspace root",
+            id="out-dir-workspace",
+        ),
+        pytest.param(
+            MINIMAL,
+            '[project]\nout_dir = "../../.cache"\n',
+            ("apps/a/sodabuild.toml", 2),
+            "contains the cache dir",
+            id="out-dir-contains-cache",
+        ),
+        pytest.param(
+            MINIMAL.replace(
+                'name = "w"', 'name = "w"\ncache_dir = "apps/a/gen"\nrule_dirs = ["apps/a/gen/r"]'
+            ),
+            None,
+            ("sodabuild.toml", 3),
+            "contains rule directory 'apps/a/gen/r'",
+            id="cache-contains-rules",
+        ),
+        pytest.param(
+            MINIMAL,
+            '[project]\nout_dir = "gen"\nsource_roots = [".", "gen/py"]\n',
+            ("apps/a/sodabuild.toml", 2),
+            "contains source root 'apps/a/gen/py' of project 'a'",
+            id="out-dir-contains-source-root",
+        ),
+        pytest.param(
+            MINIMAL + 'out_dir = "gen"\n\n[[projects]]\nname = "b"\nroot = "apps/a/gen"\n',
+            None,
+            ("sodabuild.toml", 7),
+            "is the root of project 'b'",
+            id="out-dir-is-other-root",
+        ),
+        pytest.param(
+            MINIMAL + 'out_dir = "../gen"\n\n[[projects]]\nname = "b"\nroot = "apps/b"\n'
+            'out_dir = "../gen"\n',
+            None,
+            ("sodabuild.toml", 12),
+            "is the out_dir of project 'a'",
+            id="shared-out-dir",
+        ),
+    ],
+)
+def test_destructive_overlaps_are_errors(
+    tmp_path: Path,
+    workspace: str,
+    project: str | None,
+    expected: tuple[str, int],
+    words: str,
+) -> None:
+    ws = make_workspace(tmp_path, workspace, project, dirs=("apps/a", "apps/b", "apps/a/gen"))
+    [error] = load_errors(ws)
+    assert where(error) == ("CONFIG_OVERLAP", *expected, 1)
+    assert words in error.message, error.message
+    assert error.hint
+
+
+def test_out_dirs_nested_in_their_roots_are_fine(tmp_path: Path) -> None:
+    ws = MINIMAL + '\n[[projects]]\nname = "b"\nroot = "apps/b"\nout_dir = "gen/b"\n'
+    resolved = load_workspace(make_workspace(tmp_path, ws, dirs=("apps/a", "apps/b")))
+    assert [p.out_dir for p in resolved.projects] == ["apps/a/__generated__", "apps/b/gen/b"]
+
+
+def test_max_file_bytes(tmp_path: Path) -> None:
+    assert load_workspace(make_workspace(tmp_path)).max_file_bytes == 16 * 1024 * 1024
+    ws = MINIMAL.replace('name = "w"', 'name = "w"\nmax_file_bytes = 1024')
+    assert load_workspace(make_workspace(tmp_path, ws)).max_file_bytes == 1024
+    for bad in ("-1", "0", str(10**30), "1.5", '"1"'):
+        ws = MINIMAL.replace('name = "w"', f'name = "w"\nmax_file_bytes = {bad}')
+        [error] = load_errors(make_workspace(tmp_path, ws))
+        assert where(error) == ("CONFIG_INVALID", "sodabuild.toml", 3, 1)
+
+
+def test_glob_with_a_nul_byte_is_config_invalid(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path, project='[project]\ninclude = ["a\\u0000/*.py"]\n')
+    [error] = load_errors(ws)
+    assert where(error) == ("CONFIG_INVALID", "apps/a/sodabuild.toml", 2, 1)
+    assert "NUL" in error.message

@@ -34,7 +34,10 @@ VALID = CASES_DIR / "valid"
 #: Codes that no fixture case has to produce (OUTPUT_WRITE needs an unwritable disk,
 #: USAGE is tested with ``-p nonexistent`` on the valid case below).
 #: CACHE_PURGED is about the cache, not the sources: tests/test_session.py covers it.
-NOT_COVERED_BY_CASES = {"OUTPUT_WRITE", "USAGE", "CACHE_PURGED"}
+#: INPUT_SKIPPED needs a FIFO or a symlink, which a copied case cannot hold:
+#: tests/test_path_safety.py covers it.
+#: CACHE_UNUSABLE (a cache dir that is a file, read-only...): tests/test_cache_safety.py.
+NOT_COVERED_BY_CASES = {"OUTPUT_WRITE", "USAGE", "CACHE_PURGED", "INPUT_SKIPPED", "CACHE_UNUSABLE"}
 
 Key = tuple[str, str | None, int | None, int | None]
 

@@ -131,7 +131,8 @@ def test_assembler_over_any_sequence_equals_a_fresh_emission(
             before = dict(current)
             current.update({e.id: e for e in changes})
             emitted = assembler.update("h", list({e.id: e for e in changes}.values()))
-            touched = {e.module for e in changes if before.get(e.id) != e}
+            final = {e.id: e for e in changes}  # a later change of one id wins
+            touched = {e.module for e in final.values() if before.get(e.id) != e}
             if all(e.id in before for e in changes):
                 modules = {e.module for e in current.values()}
                 assert emitted.chunks_built == len(touched & modules)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +33,6 @@ from sodabuild.rules.model import PruningFilter, Rule
 from sodabuild.scan import GqlDefinition, ModuleScan
 from sodabuild.session.fingerprint import DirStamp, Stamp
 from sodabuild.validate.schema import schema_hash
-from sodabuild.write import check_outputs, write_outputs
 
 if TYPE_CHECKING:
     from sodabuild.compose.document import Composed, Parsed, Problem
@@ -87,6 +86,18 @@ class BuildResult:
         return all(p.ok for p in self.projects) and not (
             self.check and any(p.stale for p in self.projects)
         )
+
+
+@dataclass
+class _Staged:
+    """A project's outputs waiting for its commit (out_dir-relative path -> bytes)."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    chunk_dirs: set[str] = field(default_factory=set)
+    #: Whether any plan emitted anew (else every output stands as written).
+    dirty: bool = False
+    #: Whether every plan's schema built (a project with a broken schema writes nothing).
+    ok: bool = True
 
 
 class NeedsFullBuild(Exception):
@@ -174,7 +185,9 @@ class _Build:
         self.owners = sorted(
             workspace.projects, key=lambda p: (-len(p.root if p.root != "." else ""), p.name)
         )
-        self.store = SourceStore(self.root, self._gql_modules_for, warm=self.warm)
+        self.store = SourceStore(
+            self.root, self._gql_modules_for, warm=self.warm, max_bytes=workspace.max_file_bytes
+        )
         self.cache = self.store.cache
         self.dir_stamps: dict[str, DirStamp] = {}
         self._keys: dict[DefRef, str] = {}
@@ -185,6 +198,8 @@ class _Build:
         self._warnings: dict[DefRef, tuple[Diagnostic, ...]] = {}
         self._good_schemas: set[str] = set()
         self.output_stamps: dict[str, Stamp] = {}
+        self.output_dirs: dict[str, DirStamp] = {}
+        self.staged: dict[str, _Staged] = {}
         self.validated_ok: set[tuple[str, str]] = set()
         self.started_ns = time.time_ns()
         self.resolvers = {p.name: self._resolver(p) for p in workspace.projects}
@@ -309,18 +324,26 @@ class _Build:
                     ]
                 )
             found.append(rule)
+        from sodabuild.rules.model import outputs_problem
+
         kinds = [o.kind for rule in found for o in rule.outputs]
-        if len(kinds) != len(set(kinds)):
+        problem = (
+            "declare the same output kind twice"
+            if len(kinds) != len(set(kinds))
+            # the rules share the project's out_dir: their paths may not collide either
+            else outputs_problem([o for rule in found for o in rule.outputs])
+        )
+        if problem is not None:
             file, line, column = config_location(self.workspace, project, "rules")
             raise SodabuildError(
                 [
                     Diagnostic(
                         "RULE_INVALID",
-                        f"rules {', '.join(project.rules)} of '{project.name}' declare the same "
-                        "output kind twice",
+                        f"rules {', '.join(project.rules)} of '{project.name}': {problem}",
                         file,
                         line,
                         column,
+                        hint="give each output of the project's rules its own path",
                     )
                 ]
             )
@@ -332,6 +355,7 @@ class _Build:
         suffixes = [
             s for s, scanner in project.extensions.items() if scanner == rule.discovery.scanner
         ]
+        skipped: list[Diagnostic] = []
         files = discover_files(
             self.workspace.root,
             project.root,
@@ -339,7 +363,10 @@ class _Build:
             suffixes,
             skip_dirs=(project.out_dir, self.workspace.cache_dir),
             dir_stamps=self.dir_stamps,
+            skipped_inputs=skipped,
         )
+        for diagnostic in skipped:  # special files and symlinks leaving the workspace
+            self.report(diagnostic)
         self.store.add_known(files)
         return files
 
@@ -677,6 +704,9 @@ class _Build:
         missing = []
         for path in project.schema_paths:
             data = self.store.data(path)
+            if data is None and path in self.store.problems:
+                self.report(self.store.problems[path])  # too large: never read
+                return None
             if data is None:
                 missing.append(path)
             else:
@@ -803,21 +833,6 @@ class _Build:
             validated[key] = True
         return not diagnostics
 
-    def _remove_orphans(self, out_dir: str, produced: set[str]) -> list[str]:
-        """Outputs the last build wrote here that this build does not (e.g. a rule's output
-        path changed): removed, so the out_dir holds exactly what a clean build writes."""
-        if self.warm is None:
-            return []
-        removed = []
-        for path in sorted(self.warm.outputs):
-            if path.startswith(out_dir + "/") and path[len(out_dir) + 1 :] not in produced:
-                try:
-                    (self.root / path).unlink()
-                except FileNotFoundError:
-                    continue
-                removed.append(path[len(out_dir) + 1 :])
-        return removed
-
     def _previous_outputs(self, out_dir: str) -> dict[str, Stamp] | None:
         """The stamps of what the last build wrote in ``out_dir`` (out_dir-relative)."""
         if self.warm is None or not self.warm.outputs:
@@ -842,13 +857,12 @@ class _Build:
         for output in plan.rule.outputs:
             result.outputs[output.kind] = f"{plan.project.out_dir}/{output.path}"
 
-    def output(self, plan: Plan, changed: list[Element] | None = None) -> set[str]:
-        """Emit and write (or check) a plan's outputs; the out_dir-relative paths produced.
+    def output(self, plan: Plan, changed: list[Element] | None = None) -> None:
+        """Emit a plan's outputs and stage them for its project's commit.
 
         ``changed``: only these elements changed since the last emission (the fast path).
         """
         project = plan.project
-        result = self.results[project.name]
         with self.timer.phase("emit"):
             assembler = self.assembler(plan)
             if changed is None:
@@ -858,48 +872,100 @@ class _Build:
         self.chunk_counts["chunks_reused"] += emitted.chunks_reused
         self.chunk_counts["chunks_rebuilt"] += emitted.chunks_built
         self.declare_outputs(plan)
-        if not plan.schema_ok or not result.ok:
-            return set()
-        out_dir = self.root / project.out_dir
-        with self.timer.phase("write"):
-            if self.check:
-                result.stale.extend(
-                    f"{project.out_dir}/{rel}"
-                    for rel in check_outputs(out_dir, emitted.files, emitted.chunks_dir)
-                )
-                return set(emitted.files)
-            try:
-                report = write_outputs(
-                    out_dir,
-                    emitted.files,
-                    emitted.chunks_dir,
-                    self._previous_outputs(project.out_dir),
-                    self.warm.outputs_recorded_ns if self.warm is not None else 0,
-                )
-            except OSError as exc:
-                where = Path(exc.filename or out_dir)
-                self.report(
-                    Diagnostic(
-                        "OUTPUT_WRITE",
-                        f"cannot write outputs: {exc.strerror or exc}",
-                        os.path.relpath(where, self.root),
-                        hint="check permissions and free space of the out_dir",
-                    )
-                )
-                return set()
-        result.written.extend(report.written)
-        result.unchanged.extend(report.unchanged)
+        staged = self.staged.setdefault(project.name, _Staged())
+        staged.files.update(emitted.files)
+        staged.dirty = True
+        staged.ok &= plan.schema_ok
         if emitted.chunks_dir is not None:
-            prefix = emitted.chunks_dir + "/"
-            written = sum(1 for rel in report.written if rel.startswith(prefix))
-            self.chunk_counts["chunks_written"] += written
-        result.removed.extend(report.removed)
-        result.wrote = True
-        for rel in report.removed:
-            self.output_stamps.pop(f"{project.out_dir}/{rel}", None)
-        for rel, stamp in report.stamps.items():
-            self.output_stamps[f"{project.out_dir}/{rel}"] = stamp
-        return set(emitted.files)
+            staged.chunk_dirs.add(emitted.chunks_dir)
+
+    def stage_unchanged(self, plan: Plan) -> None:
+        """A plan none of whose elements changed (the fast path): its outputs stand as
+        written, and go into its project's commit unchanged if another plan's changed."""
+        assembler = self.assembler(plan)
+        self.declare_outputs(plan)
+        self.chunk_counts["chunks_reused"] += assembler.chunk_count
+        staged = self.staged.setdefault(plan.project.name, _Staged())
+        staged.files.update(assembler.files)
+        for output in plan.rule.outputs:
+            if output.kind == "chunks":
+                staged.chunk_dirs.add(output.path)
+
+    def commit(self) -> None:
+        """Write (or, with ``--check``, compare) each project's staged outputs as one
+        atomic commit of its out_dir; a project with errors writes nothing."""
+        from sodabuild.write.commit import check_committed, commit_outputs, recover
+
+        for name, staged in self.staged.items():
+            result = self.results[name]
+            project = next(p for p in self.selected if p.name == name)
+            if not staged.ok or not result.ok:
+                continue
+            out_dir = self.root / project.out_dir
+            previous = self._previous_outputs(project.out_dir)
+            if not staged.dirty:
+                if not self.check:
+                    with suppress(OSError):  # a killed commit's leftovers
+                        recover(out_dir)
+                result.unchanged.extend(sorted(staged.files))
+                result.wrote = True
+                continue
+            with self.timer.phase("write"):
+                if self.check:
+                    result.stale.extend(
+                        f"{project.out_dir}/{rel}"
+                        for rel in check_committed(
+                            out_dir, staged.files, staged.chunk_dirs, previous
+                        )
+                    )
+                    continue
+                try:
+                    report = commit_outputs(
+                        self.root,
+                        out_dir,
+                        staged.files,
+                        staged.chunk_dirs,
+                        previous,
+                        self.warm.outputs_recorded_ns if self.warm is not None else 0,
+                    )
+                except OSError as exc:
+                    where = Path(exc.filename or out_dir)
+                    self.report(
+                        Diagnostic(
+                            "OUTPUT_WRITE",
+                            f"cannot write outputs: {exc.strerror or exc}",
+                            os.path.relpath(where, self.root),
+                            hint="check permissions and free space of the out_dir; "
+                            "outputs are never written through symlinks",
+                        ),
+                        project=name,
+                    )
+                    continue
+            result.written.extend(report.written)
+            result.unchanged.extend(report.unchanged)
+            prefixes = tuple(d + "/" for d in staged.chunk_dirs)
+            self.chunk_counts["chunks_written"] += sum(
+                1 for rel in report.written if rel.startswith(prefixes)
+            )
+            result.removed.extend(report.removed)
+            result.wrote = True
+            for rel in previous or {}:
+                self.output_stamps.pop(f"{project.out_dir}/{rel}", None)
+            for rel, stamp in report.stamps.items():
+                self.output_stamps[f"{project.out_dir}/{rel}"] = stamp
+            self.stamp_output_dirs(project.out_dir, report.dirs)
+        self.staged = {}
+
+    def stamp_output_dirs(self, out_dir: str, dirs: list[str]) -> None:
+        """Record the committed out_dir's directories, for the no-op check."""
+        from sodabuild.session.fingerprint import dir_stamp
+
+        inside = f"{out_dir}/"
+        for path in [p for p in self.output_dirs if p == out_dir or p.startswith(inside)]:
+            del self.output_dirs[path]
+        for rel in dirs:
+            path = f"{out_dir}/{rel}" if rel else out_dir
+            self.output_dirs[path] = dir_stamp(str(self.root / path))
 
     def warm_state(self) -> WarmState:
         """What this build leaves for the next one."""
@@ -930,6 +996,7 @@ class _Build:
             validated_schemas=set(self._good_schemas),
             outputs=dict(self.output_stamps),
             outputs_recorded_ns=time.time_ns(),
+            output_dirs=dict(self.output_dirs),
         )
         return state
 
@@ -1032,7 +1099,6 @@ class _Build:
             # argument resolution runs inside composition; count it once, under resolve
             self.timer.timings["compose"] -= self.timer.timings["resolve"] - resolve_before
         with gc_frozen():
-            produced: dict[str, set[str]] = {}
             for plan in self.plans:
                 self.current = plan.project.name
                 self.results[plan.project.name].modules += len(plan.files)
@@ -1040,12 +1106,8 @@ class _Build:
                 with self.timer.phase("validate"):
                     self.check_schema(plan, plan.refs)
                 self.build_elements(plan, plan.refs)
-                produced.setdefault(plan.project.out_dir, set()).update(self.output(plan))
-            for project in self.selected:
-                if self.results[project.name].wrote:
-                    self.results[project.name].removed.extend(
-                        self._remove_orphans(project.out_dir, produced[project.out_dir])
-                    )
+                self.output(plan)
+            self.commit()
             self.validated_ok = {key for key, ok in self.validated.items() if ok}
         for identity in set(self.schema_cache) - self._schema_ids:
             del self.schema_cache[identity]  # keep only the projects' current schemas

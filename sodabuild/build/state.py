@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from sodabuild.emit.outputs import Assembler
 
 #: Bump when the shape of anything cached changes.
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 
 @dataclass
@@ -54,6 +54,8 @@ class WarmState:
     #: Outputs as written, for the no-op check, and when they were stamped.
     outputs: dict[str, Stamp] = field(default_factory=dict)
     outputs_recorded_ns: int = 0
+    #: Every directory of every out_dir as committed (a file no build wrote shows here).
+    output_dirs: dict[str, DirStamp] = field(default_factory=dict)
     #: Why each definition ("path::name") and file was or was not rebuilt, for ``explain``.
     reasons: dict[str, str] = field(default_factory=dict)
     file_reasons: dict[str, str] = field(default_factory=dict)
@@ -79,6 +81,10 @@ class WarmState:
             validated_schemas=older.validated_schemas | self.validated_schemas,
             outputs={**kept, **self.outputs},
             outputs_recorded_ns=self.outputs_recorded_ns,
+            output_dirs={
+                **{p: s for p, s in older.output_dirs.items() if not f"{p}/".startswith(prefixes)},
+                **self.output_dirs,
+            },
             reasons={**older.reasons, **self.reasons},
             file_reasons={**older.file_reasons, **self.file_reasons},
         )
@@ -114,4 +120,4 @@ class SessionMemory:
 def digest(parts: list[Hashable]) -> str:
     import xxhash
 
-    return xxhash.xxh3_128_hexdigest("\x1f".join(map(str, parts)).encode())
+    return xxhash.xxh3_128_hexdigest("\x1f".join(map(str, parts)).encode("utf-8", "surrogatepass"))

@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING
 from sodabuild.build.pipeline import (
     BuildResult,
     NeedsFullBuild,
-    Plan,
     ProjectResult,
     _Build,
     _Timer,
@@ -77,7 +76,8 @@ def apply_changes(graph: _Build, changed: Iterable[str], warm: WarmState) -> Bui
             elif index in touched:
                 graph.output(plan, touched[index])
             else:
-                _unchanged_outputs(graph, plan)
+                graph.stage_unchanged(plan)
+        graph.commit()
     state = _patched_state(graph, warm, files, dirty, entries.removed)
     result = graph.finish(state)
     result.mode = "changes"
@@ -92,6 +92,7 @@ def _begin(graph: _Build, warm: WarmState) -> None:
     graph.store.file_reasons = {}
     graph.validated_count = 0
     graph.chunk_counts = dict.fromkeys(graph.chunk_counts, 0)
+    graph.staged = {}
     graph.started_ns = time.time_ns()
     graph.strict = True
     graph.results = {p.name: ProjectResult(p.name, p.root, p.out_dir) for p in graph.selected}
@@ -244,16 +245,6 @@ def _rebuild_elements(
     return touched
 
 
-def _unchanged_outputs(graph: _Build, plan: Plan) -> None:
-    """A plan none of whose elements changed: its outputs stand as written."""
-    result = graph.results[plan.project.name]
-    assembler = graph.assembler(plan)
-    result.unchanged.extend(sorted(assembler.files))
-    result.wrote = True
-    graph.declare_outputs(plan)
-    graph.chunk_counts["chunks_reused"] += assembler.chunk_count
-
-
 def _patched_state(
     graph: _Build, warm: WarmState, changed: list[str], dirty: set[DefRef], gone: set[DefRef]
 ) -> WarmState:
@@ -293,6 +284,7 @@ def _patched_state(
         validated=warm.validated | graph.validated_ok,
         outputs=dict(graph.output_stamps),
         outputs_recorded_ns=time.time_ns(),
+        output_dirs=dict(graph.output_dirs),
         reasons=reasons,
         file_reasons=file_reasons,
     )

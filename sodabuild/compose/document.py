@@ -9,6 +9,7 @@ and joined by a blank line. Both the build and the run-time ``gql()`` call
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -16,6 +17,7 @@ from graphql import (
     DocumentNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLError,
     Node,
     OperationDefinitionNode,
     Source,
@@ -23,6 +25,52 @@ from graphql import (
     print_ast,
 )
 from graphql.language import Visitor, visit
+
+#: Deepest bracket nesting (``{``, ``[``, ``(``) accepted in a GraphQL document or schema
+#: file. graphql-core's parser, validator and printer recurse per level; this explicit bound
+#: keeps them far below the Python recursion limit (and the C stack), whatever it is set to.
+MAX_GRAPHQL_DEPTH = 64
+_DEPTH_TOKENS = re.compile(
+    r'"""(?:\\"""|[^"]|"(?!""))*(?:"""|$)|"(?:\\.|[^"\\\n])*"?|#[^\n]*|[{}()\[\]]'
+)
+
+
+def nesting_error(source: Source, limit: int = MAX_GRAPHQL_DEPTH) -> GraphQLError | None:
+    """A located syntax error if ``source`` nests brackets deeper than ``limit``, else None.
+
+    Strings, block strings and comments are skipped (their brackets do not nest).
+    """
+    body = source.body
+    if body.count("{") + body.count("[") + body.count("(") <= limit:
+        return None
+    depth = 0
+    for match in _DEPTH_TOKENS.finditer(body):
+        token = match.group()
+        if token in "{[(":
+            depth += 1
+            if depth > limit:
+                return GraphQLError(
+                    f"Syntax Error: nesting is too deep (more than {limit} levels of brackets).",
+                    source=source,
+                    positions=[match.start()],
+                )
+        elif token in "}])":
+            depth = max(depth - 1, 0)
+    return None
+
+
+def parse_bounded(source: Source) -> DocumentNode:
+    """``graphql.parse`` after the nesting check; a RecursionError (deep input that slipped
+    through, or a low recursion limit) is a located syntax error too."""
+    error = nesting_error(source)
+    if error is not None:
+        raise error
+    try:
+        return parse(source)
+    except RecursionError:
+        raise GraphQLError(
+            "Syntax Error: the document is nested too deeply.", source=source, positions=[0]
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +178,8 @@ def parse_definition(
     text: str, source_name: str, identity: Hashable
 ) -> tuple[Parsed | None, list[Problem]]:
     """Parse a gql() string (raises GraphQLError on syntax errors) and check its shape."""
-    document = parse(Source(text, source_name))
+    source = Source(text, source_name)
+    document = parse_bounded(source)
     operations: list[OperationDefinitionNode] = []
     fragments: list[FragmentDefinitionNode] = []
     problems: list[Problem] = []

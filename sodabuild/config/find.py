@@ -48,5 +48,5 @@ def find_workspace_file(start: Path, explicit: Path | None = None) -> Path:
 def _has_workspace_table(path: Path) -> bool:
     try:
         return "workspace" in tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return True  # let the loader report what is wrong with it

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import tomllib
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -32,6 +33,11 @@ from sodabuild.diagnostics import Diagnostic, SodabuildError
 
 PROJECT_FILENAME = "sodabuild.toml"
 DEFAULT_OUT_DIR = "__generated__"
+#: Longest path (bytes, with its terminating NUL: PATH_MAX) and file name (NAME_MAX).
+MAX_PATH_BYTES = 4096
+MAX_NAME_BYTES = 255
+#: Largest config file read.
+MAX_CONFIG_BYTES = 1 << 20
 
 _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 
@@ -46,17 +52,48 @@ def _rel(path: Path, root: Path) -> str:
 def _read_toml(path: Path, root: Path) -> tuple[dict[str, Any], str]:
     display = _rel(path, root)
     try:
-        text = path.read_text(encoding="utf-8")
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise SodabuildError(
+                [Diagnostic("CONFIG_INVALID", "config file is not a regular file", display)]
+            )
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise SodabuildError(
+                [
+                    Diagnostic(
+                        "CONFIG_INVALID",
+                        f"config file is too large ({info.st_size} bytes,"
+                        f" at most {MAX_CONFIG_BYTES})",
+                        display,
+                    )
+                ]
+            )
+        with open(path, "rb") as handle:
+            text = handle.read(MAX_CONFIG_BYTES + 1).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SodabuildError(
             [Diagnostic("CONFIG_TOML", f"not valid UTF-8: {exc.reason}", display, 1, 1)]
         ) from None
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise SodabuildError(
-            [Diagnostic("CONFIG_NOT_FOUND", f"cannot read config file: {exc.strerror}", display)]
+            [Diagnostic("CONFIG_NOT_FOUND", f"cannot read config file: {reason}", display)]
         ) from None
     try:
         return tomllib.loads(text), text
+    except RecursionError:
+        raise SodabuildError(
+            [
+                Diagnostic(
+                    "CONFIG_TOML",
+                    "malformed TOML: arrays or tables are nested too deeply",
+                    display,
+                    1,
+                    1,
+                    hint="flatten the nested arrays or inline tables",
+                )
+            ]
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         match = _TOML_POSITION.search(message)
@@ -131,26 +168,112 @@ def _validation_diagnostics(
     return diagnostics
 
 
+def _located(
+    code: str,
+    message: str,
+    display: str,
+    text: str,
+    path: tuple[str | int, ...],
+    hint: str | None = None,
+) -> Diagnostic:
+    line, column = locate(text, path) or (1, 1)
+    return Diagnostic(code, message, display, line, column, hint)
+
+
+def _shown(value: str) -> str:
+    """``value`` for a message: quoted, control characters escaped, at most ~80 characters."""
+    return repr(value if len(value) <= 80 else value[:60] + "..." + value[-10:])
+
+
+def _path_problem(value: str, joined: str) -> str | None:
+    """Why ``value`` (``joined`` once anchored) can name no file on this system, or None."""
+    if "\x00" in value:
+        return "contains a NUL byte"
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        return "contains a control character"
+    try:
+        encoded = os.fsencode(joined)
+    except UnicodeError:
+        return "cannot be encoded as a file name"
+    if len(encoded) >= MAX_PATH_BYTES:
+        return f"is too long (a path has at most {MAX_PATH_BYTES - 1} bytes)"
+    if any(len(part) > MAX_NAME_BYTES for part in encoded.split(b"/")):
+        return f"has a component longer than {MAX_NAME_BYTES} bytes"
+    return None
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _real_inside(joined: str, root: str) -> str | None:
+    """The real path of ``joined`` if neither it nor any component of it that lies inside
+    ``root`` leads outside ``root`` through a symlink; else None."""
+    base, _, rest = joined.partition(root.rstrip("/") + "/") if joined != root else ("", "", "")
+    current = root
+    if base == "" and rest:
+        for part in rest.split("/"):
+            if part in ("", "."):
+                continue
+            current = os.path.join(current, part)
+            if _inside(os.path.normpath(current), root) and not _inside(
+                os.path.realpath(current), root
+            ):
+                return None
+    real = os.path.realpath(joined)
+    return real if _inside(real, root) else None
+
+
 def _check_inside(
     value: str, base: Path, root: Path, display: str, text: str, path: tuple[str | int, ...]
 ) -> Path:
-    """``base / value`` resolved; a located CONFIG_PATH_ESCAPE if it leaves the workspace."""
-    resolved = (base / value).resolve()
-    if PurePosixPath(value).is_absolute() or not resolved.is_relative_to(root):
-        line, column = locate(text, path) or (1, 1)
+    """``base / value`` resolved (symlinks followed); a located CONFIG_INVALID if it names
+    no possible file, a CONFIG_PATH_ESCAPE if it, or a symlink on its way, leaves the
+    workspace."""
+    dotted = ".".join(str(p) for p in path)
+    joined = os.path.join(os.fspath(base), value)
+    problem = _path_problem(value, joined)
+    if problem is not None:
         raise SodabuildError(
             [
-                Diagnostic(
-                    "CONFIG_PATH_ESCAPE",
-                    f"'{'.'.join(str(p) for p in path)}' = {value!r} points outside the workspace root",
+                _located(
+                    "CONFIG_INVALID",
+                    f"'{dotted}' = {_shown(value)} {problem}",
                     display,
-                    line,
-                    column,
+                    text,
+                    path,
+                    hint="use a short relative path of plain characters",
+                )
+            ]
+        )
+    try:
+        real = None if PurePosixPath(value).is_absolute() else _real_inside(joined, os.fspath(root))
+    except (OSError, ValueError) as exc:
+        raise SodabuildError(
+            [
+                _located(
+                    "CONFIG_INVALID",
+                    f"'{dotted}' = {_shown(value)} cannot be resolved: {exc}",
+                    display,
+                    text,
+                    path,
+                )
+            ]
+        ) from None
+    if real is None:
+        raise SodabuildError(
+            [
+                _located(
+                    "CONFIG_PATH_ESCAPE",
+                    f"'{dotted}' = {_shown(value)} points outside the workspace root",
+                    display,
+                    text,
+                    path,
                     hint="use a path relative to its config file that stays inside the workspace",
                 )
             ]
         )
-    return resolved
+    return Path(real)
 
 
 def _plugin_options(
@@ -256,6 +379,95 @@ def _project_settings(
     return {**entry_values, **file_values}
 
 
+def _contains(outer: str, inner: str) -> bool:
+    """Whether workspace-relative ``inner`` is ``outer`` or lies inside it."""
+    return outer == "." or inner == outer or inner.startswith(outer + "/")
+
+
+def _check_overlaps(
+    root: Path,
+    cache_dir: str,
+    cache_where: tuple[str, str, tuple[str | int, ...]],
+    projects: list[ResolvedProject],
+    rule_dirs: tuple[str, ...],
+    out_dirs: list[tuple[str, str, str, tuple[str, str, tuple[str | int, ...]]]],
+) -> None:
+    """CONFIG_OVERLAP where the cache dir or an out_dir is, or contains, what must survive:
+    ``clean`` deletes the cache dir (so it may hold no input: roots, source roots, alias
+    and rule directories, schema files), the stale-chunk sweep deletes *.json files in
+    out_dirs and discovery never enters either (so an out_dir may hold no root, source
+    root or alias directory); the cache dir and the out_dirs are pairwise disjoint. All
+    paths are workspace-relative and real."""
+    kept: list[tuple[str, str]] = [(".", "the workspace root")]
+    for project in projects:
+        kept.append((project.root, f"the root of project '{project.name}'"))
+    for project in projects:
+        for source_root in project.source_roots:
+            kept.append((source_root, f"source root {source_root!r} of project '{project.name}'"))
+        for prefix, directory in project.aliases.items():
+            kept.append((directory, f"the directory {directory!r} of alias '{prefix}'"))
+    # `clean` deletes the whole cache dir: it may hold no input at all
+    cache_kept = [
+        *kept,
+        *(
+            (schema, f"schema file {schema!r} of project '{project.name}'")
+            for project in projects
+            for schema in project.schema_paths
+        ),
+        *((directory, f"rule directory {directory!r}") for directory in rule_dirs),
+    ]
+    hint = (
+        "the cache dir is deleted by `sodabuild clean` and out_dirs are swept of stale files"
+        " and never scanned: give each a directory of its own (default: .cache/sodabuild,"
+        " <project root>/__generated__)"
+    )
+    diagnostics: list[Diagnostic] = []
+
+    def first_clash(directory: str, others: list[tuple[str, str]]) -> tuple[str, str] | None:
+        for other, what in others:
+            if _contains(directory, other):
+                return other, what
+        return None
+
+    out_kept = [(out, f"the out_dir of project '{name}'") for name, out, _, _ in out_dirs]
+    clash = first_clash(cache_dir, [*cache_kept, *out_kept])
+    if clash is not None:
+        other, what = clash
+        verb = "is" if other == cache_dir else "contains"
+        diagnostics.append(
+            _located(
+                "CONFIG_OVERLAP",
+                f"'workspace.cache_dir' = {cache_dir!r} {verb} {what}",
+                *cache_where,
+                hint=hint,
+            )
+        )
+    for index, (name, out_dir, label, out_where) in enumerate(out_dirs):
+        others = [
+            (other, what)
+            for position, (other_name, other, _, _) in enumerate(out_dirs)
+            if other_name != name and (other != out_dir or position < index)
+            for what in [f"the out_dir of project '{other_name}'"]
+        ]
+        # an out_dir equal to the cache dir is reported once, at cache_dir
+        cache = [(cache_dir, "the cache dir")] if cache_dir != out_dir else []
+        clash = first_clash(out_dir, [*kept, *cache, *others])
+        if clash is None:
+            continue
+        other, what = clash
+        verb = "is" if other == out_dir else "contains"
+        diagnostics.append(
+            _located(
+                "CONFIG_OVERLAP",
+                f"{label} ({out_dir!r}) {verb} {what}",
+                *out_where,
+                hint=hint,
+            )
+        )
+    if diagnostics:
+        raise SodabuildError(diagnostics)
+
+
 def load_workspace(workspace_file: Path) -> ResolvedWorkspace:
     """Load and resolve a workspace: validate both file levels, merge, check paths, hash."""
     ws_file = workspace_file.resolve()
@@ -321,12 +533,31 @@ def load_workspace(workspace_file: Path) -> ResolvedWorkspace:
 
     workspace_projects: list[dict[str, Any]] = []
     partial: list[ResolvedProject] = []
+    out_dirs: list[tuple[str, str, str, tuple[str, str, tuple[str | int, ...]]]] = []
     for (index, project_root), entry in zip(project_roots, workspace.projects, strict=True):
         project_file = project_root / PROJECT_FILENAME
         file_raw: dict[str, Any] = {}
         file_text = ""
         config_files = [ws_display]
         project_display = _rel(project_file, root)
+        if (
+            project_file != ws_file
+            and os.path.lexists(project_file)
+            and not _inside(os.path.realpath(project_file), os.fspath(root))
+        ):
+            raise SodabuildError(
+                [
+                    _located(
+                        "CONFIG_PATH_ESCAPE",
+                        f"project file {project_display!r} of '{entry.name}' is a symlink"
+                        " to a path outside the workspace root",
+                        ws_display,
+                        text,
+                        ("projects", index, "root"),
+                        hint="replace the symlink by the project file itself",
+                    )
+                ]
+            )
         if project_file.is_file() and project_file != ws_file:
             file_raw, file_text = _read_toml(project_file, root)
             config_files.append(project_display)
@@ -377,6 +608,21 @@ def load_workspace(workspace_file: Path) -> ResolvedWorkspace:
             for i, p in enumerate(schema_list)
         )
         for i, pattern in enumerate([*(merged.include or []), *(merged.exclude or [])]):
+            if any(ord(char) < 32 or ord(char) == 127 for char in pattern):
+                key = "include" if i < len(merged.include or []) else "exclude"
+                display, source, path = where[key]
+                raise SodabuildError(
+                    [
+                        _located(
+                            "CONFIG_INVALID",
+                            f"glob {_shown(pattern)} in '{key}' contains a NUL byte or"
+                            " another control character",
+                            display,
+                            source,
+                            path,
+                        )
+                    ]
+                )
             if PurePosixPath(pattern).is_absolute() or ".." in PurePosixPath(pattern).parts:
                 key = "include" if i < len(merged.include or []) else "exclude"
                 display, source, path = where[key]
@@ -396,11 +642,29 @@ def load_workspace(workspace_file: Path) -> ResolvedWorkspace:
         source_roots = tuple(
             inside(p, "source_roots", i) for i, p in enumerate(merged.source_roots or ["."])
         )
-        out_dir = (
-            inside(merged.out_dir, "out_dir")
-            if merged.out_dir
-            else _rel(project_root / DEFAULT_OUT_DIR, root)
-        )
+        if merged.out_dir:
+            out_dir = inside(merged.out_dir, "out_dir")
+            out_where = (*where.get("out_dir", (project_display, file_text, ())),)
+            out_label = f"out_dir {merged.out_dir!r} of project '{entry.name}'"
+        else:
+            # the default out_dir is checked like a written one (it may be a symlink)
+            out_where = (ws_display, text, ("projects", index, "root"))
+            out_label = f"the default out_dir {DEFAULT_OUT_DIR!r} of project '{entry.name}'"
+            default_out = _real_inside(os.path.join(project_root, DEFAULT_OUT_DIR), str(root))
+            if default_out is None:
+                raise SodabuildError(
+                    [
+                        _located(
+                            "CONFIG_PATH_ESCAPE",
+                            f"{out_label} points outside the workspace root (a symlink)",
+                            *out_where,
+                            hint="remove the symlink, or set out_dir to a directory inside"
+                            " the workspace",
+                        )
+                    ]
+                )
+            out_dir = _rel(Path(default_out), root)
+        out_dirs.append((entry.name, out_dir, out_label, out_where))
         project_aliases = {
             prefix: _rel(
                 _check_inside(
@@ -434,6 +698,14 @@ def load_workspace(workspace_file: Path) -> ResolvedWorkspace:
         )
         partial.append(resolved)
 
+    _check_overlaps(
+        root,
+        _rel(cache_dir, root),
+        (ws_display, text, ("workspace", "cache_dir")),
+        partial,
+        rule_dirs,
+        out_dirs,
+    )
     projects = tuple(
         resolved.model_copy(update={"hashes": slice_hashes(resolved, workspace_projects)})
         for resolved in partial
@@ -445,6 +717,7 @@ def load_workspace(workspace_file: Path) -> ResolvedWorkspace:
         cache_dir=_rel(cache_dir, root),
         rule_dirs=rule_dirs,
         projects=projects,
+        max_file_bytes=workspace.workspace.max_file_bytes,
     )
 
 

@@ -21,6 +21,8 @@ Suffix = Annotated[str, StringConstraints(pattern=r"^\.[A-Za-z0-9_.\-]+$")]
 SCANNERS: tuple[str, ...] = ("python",)
 DEFAULT_EXTENSIONS: dict[str, str] = {".py": "python"}
 DEFAULT_GQL_MODULES: tuple[str, ...] = ("sodabuild.graphql", "gql")
+#: Largest input file read by default (``[workspace] max_file_bytes``): 16 MiB.
+DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
 class _Strict(BaseModel):
@@ -37,6 +39,13 @@ class WorkspaceTable(_Strict):
     rule_dirs: list[NonEmpty] = Field(
         default_factory=list,
         description="Directories of Starlark rule files, relative to the workspace root.",
+    )
+    max_file_bytes: int = Field(
+        DEFAULT_MAX_FILE_BYTES,
+        ge=1,
+        le=1 << 40,
+        description="Largest input file (source, schema) read, in bytes; a larger one is an"
+        " INPUT_TOO_LARGE error.",
     )
 
 
@@ -146,6 +155,7 @@ class ResolvedWorkspace(_Strict):
     cache_dir: str
     rule_dirs: tuple[str, ...]
     projects: tuple[ResolvedProject, ...]
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 
     def project(self, name: str) -> ResolvedProject:
         for project in self.projects:

@@ -44,7 +44,12 @@ Target = DefRef | ModRef | Unresolved
 
 
 class ModuleResolver:
-    """Maps ``(importing file, level, dotted module)`` to a workspace-relative file."""
+    """Maps ``(importing file, level, dotted module)`` to a workspace-relative file.
+
+    ``exists`` decides what is a module: the build's is true only for regular files inside
+    the workspace (not through a symlink, of the file or of a directory, that leads out,
+    and never a FIFO or device), so such a module is unresolvable, never read.
+    """
 
     def __init__(
         self,
@@ -64,6 +69,8 @@ class ModuleResolver:
         rel = dotted.replace(".", "/")
         base = posixpath.normpath(posixpath.join(directory, rel)) if rel else directory
         base = "" if base == "." else base
+        if base == ".." or base.startswith(("../", "/")):
+            return None  # never a file outside the workspace
         if rel:
             module_file = f"{base}.py"
             if self.exists(module_file):

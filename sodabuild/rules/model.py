@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
+import posixpath
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import xxhash
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -32,20 +34,83 @@ class PruningFilter(_Frozen):
     depth: int | None = Field(None, ge=0)
 
 
+#: Longest output path accepted (bytes of its UTF-8 form; a file name has at most 255).
+MAX_OUTPUT_PATH = 1024
+
+
+def _output_path_problem(path: str) -> str | None:
+    """Why ``path`` cannot name an output inside out_dir, or None."""
+    if not path:
+        return "may not be empty"
+    if "\x00" in path or any(ord(char) < 32 for char in path):
+        return "may not contain NUL or control characters"
+    if path.startswith("/") or "\\" in path:
+        return "must be relative and stay in out_dir"
+    parts = path.split("/")
+    if "" in parts:
+        return "may not have empty components ('//' or a trailing '/')"
+    if ".." in parts:
+        return "must be relative and stay in out_dir"
+    if len(path.encode("utf-8", "surrogatepass")) > MAX_OUTPUT_PATH or any(
+        len(part.encode("utf-8", "surrogatepass")) > 255 for part in parts
+    ):
+        return "is too long"
+    if posixpath.normpath(path) == ".":
+        return "may not be out_dir itself"
+    return None
+
+
 class Output(_Frozen):
-    """One codegen output of a rule, relative to the project's out_dir."""
+    """One codegen output of a rule, relative to the project's out_dir (normalised)."""
 
     kind: Literal["artifact", "manifest", "chunks"]
     path: str
     format: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _normal_path(cls, values: Any) -> Any:
+        path = values.get("path") if isinstance(values, dict) else None
+        if not isinstance(path, str):
+            return values  # the field's own validation says what is wrong
+        problem = _output_path_problem(path)
+        if problem is not None:
+            raise ValueError(f"output path {path!r} {problem}")
+        return {**values, "path": posixpath.normpath(path)}
+
     @model_validator(mode="after")
     def _check(self) -> Output:
-        if self.path.startswith("/") or ".." in self.path.split("/") or not self.path:
-            raise ValueError(f"output path {self.path!r} must be relative and stay in out_dir")
         if self.kind == "manifest" and self.format not in (None, "apollo"):
             raise ValueError(f"unknown manifest format {self.format!r} (known: apollo)")
         return self
+
+
+def _within(inner: str, outer: str) -> bool:
+    return inner == outer or inner.startswith(outer + "/")
+
+
+def outputs_problem(outputs: Sequence[Output]) -> str | None:
+    """Why these outputs (of one rule, or of all rules of a project: they share an out_dir)
+    cannot be written side by side, or None: two share a path, a file output is or lies in
+    the chunk directory (swept of stale *.json), or one path is a directory of another."""
+    for index, first in enumerate(outputs):
+        for second in outputs[index + 1 :]:
+            if first.path == second.path:
+                return f"the {first.kind} and {second.kind} outputs share the path {first.path!r}"
+            for chunks, other in ((first, second), (second, first)):
+                if chunks.kind == "chunks" and (
+                    _within(other.path, chunks.path) or _within(chunks.path, other.path)
+                ):
+                    return (
+                        f"the {other.kind} output {other.path!r} overlaps the chunk"
+                        f" directory {chunks.path!r}"
+                    )
+            if _within(first.path, second.path) or _within(second.path, first.path):
+                return (
+                    f"the {first.kind} output {first.path!r} and the {second.kind} output"
+                    f" {second.path!r} overlap (one is a directory of the other)"
+                )
+    return None
 
 
 class Rule(_Frozen):
@@ -67,6 +132,9 @@ class Rule(_Frozen):
         duplicates = sorted({kind for kind in kinds if kinds.count(kind) > 1})
         if duplicates:
             raise ValueError(f"more than one {', '.join(duplicates)} output")
+        problem = outputs_problem(self.outputs)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     def output(self, kind: str) -> Output | None:

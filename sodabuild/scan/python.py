@@ -9,6 +9,8 @@ file (exactly when the literal's source text equals its value, else to the liter
 from __future__ import annotations
 
 import ast
+import bisect
+import re
 from dataclasses import dataclass, field
 
 from sodabuild.diagnostics import Diagnostic, Severity
@@ -135,12 +137,52 @@ def _char_column(line_text: bytes, byte_offset: int) -> int:
     return len(line_text[:byte_offset].decode("utf-8", errors="replace")) + 1
 
 
+_LEAD_BYTE = re.compile(rb"[\xc0-\xff]")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _ByteColumns:
+    """Byte offset -> 0-based character offset within lines of UTF-8 bytes, in O(log n)
+    per query: ASCII lines map one to one; other lines keep the offsets of their multi-byte
+    characters (computed once per line). A file with one huge line stays linear."""
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self.lines = lines
+        self.tables: dict[int, tuple[list[int], list[int]]] = {}
+
+    def offset(self, index: int, byte_offset: int) -> int:
+        table = self.tables.get(index)
+        if table is None:
+            line = self.lines[index]
+            starts: list[int] = []
+            extra: list[int] = []
+            total = 0
+            for match in _LEAD_BYTE.finditer(line):
+                lead = line[match.start()]
+                total += 3 if lead >= 0xF0 else 2 if lead >= 0xE0 else 1
+                starts.append(match.start())
+                extra.append(total)
+            table = self.tables[index] = (starts, extra)
+        starts, extra = table
+        if not starts:  # ASCII
+            return byte_offset
+        before = bisect.bisect_left(starts, byte_offset)
+        return byte_offset - (extra[before - 1] if before else 0)
+
+
 class _Scanner:
     def __init__(self, path: str, data: bytes, gql_modules: tuple[str, ...]) -> None:
         self.path = path
         # Python accepts a UTF-8 BOM; editors count columns after it
         self.data = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
         self.lines = data.split(b"\n")
+        self.columns = _ByteColumns(self.lines)
+        #: The decoded text, its line starts (as ``ast`` counts lines) and their bytes: made
+        #: once per file, so locating each string costs no re-split of the file.
+        self.text = ""
+        self.text_starts: list[int] = [0]
+        self.text_columns = _ByteColumns([])
         self.gql_modules = gql_modules
         self.diagnostics: list[Diagnostic] = []
         self.imports: list[ImportBinding] = []
@@ -153,8 +195,35 @@ class _Scanner:
 
     def column(self, line: int, byte_offset: int) -> int:
         if 0 < line <= len(self.lines):
-            return _char_column(self.lines[line - 1], byte_offset)
+            return self.columns.offset(line - 1, byte_offset) + 1
         return byte_offset + 1
+
+    def index_text(self, text: str) -> None:
+        self.text = text
+        starts = [0]
+        lines: list[bytes] = []
+        for match in _LINE_BREAK.finditer(text):
+            lines.append(text[starts[-1] : match.start()].encode("utf-8", "surrogatepass"))
+            starts.append(match.end())
+        lines.append(text[starts[-1] :].encode("utf-8", "surrogatepass"))
+        self.text_starts = starts
+        self.text_columns = _ByteColumns(lines)
+
+    def source_segment(self, node: ast.AST) -> str | None:
+        """``ast.get_source_segment(text, node)`` without re-splitting the file per call."""
+        try:
+            line, end_line = node.lineno - 1, node.end_lineno  # type: ignore[attr-defined]
+            column, end_column = node.col_offset, node.end_col_offset  # type: ignore[attr-defined]
+        except AttributeError:
+            return None
+        if end_line is None or end_column is None:
+            return None
+        end_line -= 1
+        if not (0 <= line <= end_line < len(self.text_starts)):
+            return None
+        start = self.text_starts[line] + self.text_columns.offset(line, column)
+        end = self.text_starts[end_line] + self.text_columns.offset(end_line, end_column)
+        return self.text[start:end]
 
     def at(self, node: ast.AST) -> tuple[int, int]:
         line = getattr(node, "lineno", 1)
@@ -271,7 +340,7 @@ class _Scanner:
 
     def string_position(self, node: ast.Constant, value: str) -> StringPosition:
         line, column = self.at(node)
-        segment = ast.get_source_segment(self.data.decode("utf-8"), node)
+        segment = self.source_segment(node)
         if segment is None:
             return StringPosition(line, column, False)
         prefix_length = 0
@@ -327,9 +396,29 @@ class _Scanner:
         if not ok:
             return None
         line, column = self.at(target)
-        return GqlDefinition(
-            name, line, column, first.value, self.string_position(first, first.value), tuple(args)
-        )
+        source = first.value
+        position = self.string_position(first, source)
+        surrogate = _SURROGATE.search(source)
+        if surrogate is not None:
+            # Not Unicode: no output could hold it (UTF-8, JSON). Reported here, and the
+            # definition goes on with U+FFFD so its users are not blamed.
+            before = source[: surrogate.start()]
+            at_line, at_column = position.map(
+                before.count("\n") + 1, surrogate.start() - before.rfind("\n")
+            )
+            self.diagnostics.append(
+                Diagnostic(
+                    "GQL_SYNTAX",
+                    f"GraphQL syntax: lone surrogate U+{ord(surrogate.group()):04X} in the "
+                    "gql() string (not a Unicode character)",
+                    self.path,
+                    at_line,
+                    at_column,
+                    hint="remove the \\ud800-\\udfff escape; write the character itself",
+                )
+            )
+            source = _SURROGATE.sub("\ufffd", source)
+        return GqlDefinition(name, line, column, source, position, tuple(args))
 
     def scan(self) -> ModuleScan:
         try:
@@ -349,11 +438,45 @@ class _Scanner:
                 )
             )
             return ModuleScan(self.path, diagnostics=tuple(self.diagnostics), parsed=False)
+        self.index_text(text)
         try:
             tree = ast.parse(text, filename=self.path)
+        except (RecursionError, MemoryError):
+            # CPython's parser gives up on very deep nesting without a position.
+            line, column = _deepest_bracket(text)
+            self.diagnostics.append(
+                Diagnostic(
+                    "PY_SYNTAX",
+                    "invalid Python: the code is nested too deeply for the Python parser",
+                    self.path,
+                    line,
+                    column,
+                    hint="split the expression; the module's definitions are skipped until then",
+                )
+            )
+            return ModuleScan(self.path, diagnostics=tuple(self.diagnostics), parsed=False)
+        except ValueError as exc:  # Python 3.11: "source code string cannot contain null bytes"
+            nul = text.find("\x00")
+            line = text.count("\n", 0, max(nul, 0)) + 1
+            column = max(nul, 0) - text.rfind("\n", 0, max(nul, 0))
+            self.diagnostics.append(
+                Diagnostic(
+                    "PY_SYNTAX",
+                    f"invalid Python: {exc}",
+                    self.path,
+                    line,
+                    column,
+                    hint="remove the NUL byte; the module's definitions are skipped until then",
+                )
+            )
+            return ModuleScan(self.path, diagnostics=tuple(self.diagnostics), parsed=False)
         except SyntaxError as exc:
             line = exc.lineno or 1
             offset = exc.offset or 1
+            nul = text.find("\x00") if "null bytes" in str(exc.msg) else -1
+            if nul >= 0:  # CPython reports NUL bytes at 1:1
+                line = text.count("\n", 0, nul) + 1
+                offset = nul - text.rfind("\n", 0, nul)
             self.diagnostics.append(
                 Diagnostic(
                     "PY_SYNTAX",
@@ -416,6 +539,22 @@ class _Scanner:
             diagnostics=tuple(self.diagnostics),
             _by_name=dict(self.by_name),
         )
+
+
+def _deepest_bracket(text: str) -> tuple[int, int]:
+    """(line, column) of the first bracket at the deepest nesting level (a rough scan that
+    ignores strings and comments: only used to locate a "nested too deeply" error)."""
+    depth = best = 0
+    where = 0
+    for match in re.finditer(r"[(\[{]|[)\]}]", text):
+        if match.group() in "([{":
+            depth += 1
+            if depth > best:
+                best, where = depth, match.start()
+        elif depth:
+            depth -= 1
+    line = text.count("\n", 0, where) + 1
+    return line, where - text.rfind("\n", 0, where)
 
 
 def prefilter(data: bytes, marker: bytes) -> bool:

@@ -1,10 +1,12 @@
 """The no-op check: is everything exactly as the last build left it? Stat-bound, no parsing.
 
 It reads the workspace TOML with tomllib only (no pydantic, no graphql-core, no Starlark),
-loads the small session record and compares stamps: config and rule files, every input
+loads the small session record (authenticated like every cache file, see
+``session/store.py``) and compares stamps: config and rule files, every input
 file, every walked directory's listing, every output. If all match, the previous summary
 is the answer. Anything unexpected (no record, another version, a racy stamp whose content
-changed) means "not a no-op" and the full incremental build runs.
+changed, or any exception at all) means "not a no-op" and the full incremental build
+runs, which reports what is wrong.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from sodabuild.session.fingerprint import ABSENT, dir_unchanged, same_content, unchanged
-from sodabuild.session.store import read_cache_file
+from sodabuild.session.store import read_cache_file, sweep_temp_files
+from sodabuild.write.commit import has_leftovers
 
 SESSION_FILE = "session.bin"
 STATE_FILE = "state.bin"
@@ -25,16 +28,20 @@ DEFAULT_CACHE_DIR = ".cache/sodabuild"
 
 def cache_dir_of(workspace_file: Path, override: Path | None) -> Path | None:
     """The cache directory a workspace uses, from the raw TOML (None if unreadable)."""
-    if override is not None:
-        return override.resolve()
     try:
+        if override is not None:
+            return override.resolve()
         raw = tomllib.loads(workspace_file.read_text(encoding="utf-8"))
         configured = raw.get("workspace", {}).get("cache_dir", DEFAULT_CACHE_DIR)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+        if not isinstance(configured, str):
+            return None
+        found = (workspace_file.parent / configured).resolve()
+        # a configured cache leaving the workspace (through a symlink) is never read here;
+        # the config loader reports it
+        root = workspace_file.parent.resolve()
+        return found if found.is_relative_to(root) and found != root else None
+    except Exception:  # deep nesting (RecursionError), NUL (ValueError), ENAMETOOLONG, ...
         return None
-    if not isinstance(configured, str):
-        return None
-    return (workspace_file.parent / configured).resolve()
 
 
 def _changed(root: Path, stamps: dict[str, Any], recorded_ns: int) -> Iterator[str]:
@@ -63,7 +70,24 @@ def no_op_summary(
     check: bool,
     graph_filter: tuple[str, ...] = (),
 ) -> dict[str, Any] | None:
-    """The previous build's summary if nothing it depended on changed, else None."""
+    """The previous build's summary if nothing it depended on changed, else None.
+
+    Never raises: whatever goes wrong (an unreadable cache or key, a malformed record, a
+    path the OS rejects) means "not a no-op", and the full build runs and reports it.
+    """
+    try:
+        return _no_op_summary(workspace_file, cache_dir, selection, check, graph_filter)
+    except Exception:
+        return None
+
+
+def _no_op_summary(
+    workspace_file: Path,
+    cache_dir: Path,
+    selection: tuple[str, ...],
+    check: bool,
+    graph_filter: tuple[str, ...],
+) -> dict[str, Any] | None:
     loaded = read_cache_file(cache_dir / SESSION_FILE)
     record = loaded.value
     if not isinstance(record, dict):
@@ -79,7 +103,10 @@ def no_op_summary(
         return None
     if not check and record.get("check"):
         return None
-    return summary if unchanged_since(workspace_file.parent, record) else None
+    if not unchanged_since(workspace_file.parent, record):
+        return None
+    sweep_temp_files(cache_dir)  # a write interrupted after this record was saved
+    return summary
 
 
 def dirs_unchanged(root: Path, stamps: dict[str, Any], recorded_ns: int) -> bool:
@@ -94,13 +121,15 @@ def _rest_unchanged(root: Path, record: dict[str, Any]) -> bool:
         and dirs_unchanged(root, record["config_dirs"], recorded_ns)
         and dirs_unchanged(root, record["dirs"], recorded_ns)
         and files_unchanged(root, record["outputs"], int(record["outputs_recorded_ns"]))
+        and dirs_unchanged(root, record["output_dirs"], int(record["outputs_recorded_ns"]))
+        and not any(has_leftovers(os.path.join(root, d)) for d in record["out_dirs"])
     )
 
 
 def changed_inputs(root: Path, record: dict[str, Any]) -> set[str] | None:
     """The input files edited since a build record (config, directories and outputs as
     recorded); None when more changed than file contents (the full build decides)."""
-    if not _rest_unchanged(root, record):
+    if not record["replayable"] or not _rest_unchanged(root, record):
         return None
     return set(_changed(root, record["files"], int(record["recorded_ns"])))
 
@@ -108,6 +137,8 @@ def changed_inputs(root: Path, record: dict[str, Any]) -> set[str] | None:
 def unchanged_since(root: Path, record: dict[str, Any]) -> bool:
     """Every stamp of a build record still holds: config, inputs, directories, outputs
     (stops at the first difference)."""
-    return _rest_unchanged(root, record) and files_unchanged(
-        root, record["files"], int(record["recorded_ns"])
+    return (
+        record["replayable"]
+        and _rest_unchanged(root, record)
+        and files_unchanged(root, record["files"], int(record["recorded_ns"]))
     )

@@ -12,6 +12,7 @@ listing unchanged directories.
 from __future__ import annotations
 
 import os
+from stat import S_ISREG
 from typing import NamedTuple
 
 import xxhash
@@ -41,7 +42,8 @@ class DirStamp(NamedTuple):
 
 def listing_hash(names: list[str], ignored: tuple[str, ...] = ()) -> str:
     kept = sorted(name for name in names if name not in ignored)
-    return xxhash.xxh3_64_hexdigest("\0".join(kept).encode())
+    # names that are not UTF-8 come back from listdir with surrogate escapes
+    return xxhash.xxh3_64_hexdigest("\0".join(kept).encode("utf-8", "surrogateescape"))
 
 
 #: The stamp of a file that must stay absent (a project file not written yet).
@@ -60,8 +62,10 @@ def read_stamped(path: str) -> tuple[bytes, Stamp] | None:
     """The file's bytes and stamp (stat taken before reading), or None if unreadable."""
     try:
         stat = os.stat(path)
+        if not S_ISREG(stat.st_mode):  # a FIFO or device put in a file's place: never opened
+            return None
         with open(path, "rb") as handle:
-            data = handle.read()
+            data = handle.read(stat.st_size + 1)
     except OSError:
         return None
     return data, stamp_bytes(stat, data)

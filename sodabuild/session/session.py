@@ -15,9 +15,10 @@ small ``session.bin`` the no-op fast path reads), so a new process starts warm.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,7 +35,17 @@ from sodabuild.session.fingerprint import (
     dir_stamp,
     read_stamped,
 )
-from sodabuild.session.store import read_cache_file, write_cache_file
+from sodabuild.session.store import (
+    LOCK_FILE,
+    CacheKeyError,
+    cache_key,
+    check_cache_file,
+    check_file,
+    is_temp_file,
+    read_cache_file,
+    write_cache_file,
+)
+from sodabuild.write.commit import wait_for_discards
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,10 @@ class CacheInfo:
     directory: Path
     notes: list[Diagnostic] = field(default_factory=list)
     loaded: bool = False
+    #: False when the cache cannot be used (no key, a file in the way, not writable): the
+    #: session then neither reads nor saves it.
+    usable: bool = True
+    key: bytes | None = None
 
 
 class BuilderSession:
@@ -167,38 +182,130 @@ class BuilderSession:
     # -- lifecycle --------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Load config and rules (raising SodabuildError on bad config) and the warm cache."""
+        """Load config and rules (raising SodabuildError on bad config) and the warm cache.
+
+        Any cache fault (a key that cannot be read or created, a cache path that is a file,
+        a cache file that is a directory, a read-only cache directory, a damaged or foreign
+        cache file) is one warning in ``cache.notes``; the build then runs cold, and does
+        not save the cache when it cannot.
+        """
         self._load_config()
         self.cache = CacheInfo(self.cache_dir())
         if not self.incremental:
             return
-        loaded = read_cache_file(self.cache.directory / STATE_FILE)
+        try:
+            self.cache.key = cache_key()
+        except CacheKeyError as exc:
+            self._unusable(f"{exc}; building without the cache", self.cache.directory)
+            return
+        trouble = self._cache_trouble()
+        if trouble is not None:
+            self._unusable(*trouble)
+            return
+        directory = self.cache.directory
+        loaded = read_cache_file(directory / STATE_FILE, self.cache.key)
         problem = loaded.problem
         state = loaded.value
         if problem is None and not (
             isinstance(state, WarmState) and state.version == STATE_VERSION
         ):
             problem = "foreign"
+        if problem in (None, "missing"):
+            # the no-op record is read by the fast path only: check it here, unread
+            session_problem = check_cache_file(directory / SESSION_FILE, self.cache.key)
+            if session_problem not in (None, "missing"):
+                problem, broken = session_problem, SESSION_FILE
+            else:
+                broken = STATE_FILE
+        else:
+            broken = STATE_FILE
         if problem is None:
             self.warm = state
             self.cache.loaded = True
         elif problem != "missing":
-            self._purge(problem)
+            self.warm = None
+            self._purge(problem, broken)
 
-    def _purge(self, problem: str) -> None:
+    def _cache_trouble(self) -> tuple[str, Path] | None:
+        """Why the cache directory cannot be used (message, path), or None."""
         assert self.cache is not None
         directory = self.cache.directory
-        for name in (STATE_FILE, SESSION_FILE):
-            (directory / name).unlink(missing_ok=True)
+        try:
+            existing = directory
+            while not os.path.lexists(existing) and existing.parent != existing:
+                existing = existing.parent
+            if not existing.is_dir():
+                what = (
+                    "the cache directory path is a file, not a directory"
+                    if existing == directory
+                    else f"the cache directory path goes through a file ({existing})"
+                )
+                return f"{what}; building without the cache", directory
+            if not os.access(existing, os.W_OK | os.X_OK):
+                return (
+                    f"cache directory is not writable ({'it' if existing == directory else existing}"
+                    " is read-only); building without the cache",
+                    directory,
+                )
+            if existing != directory:
+                return None
+            for name in (STATE_FILE, SESSION_FILE, LOCK_FILE):
+                wrong = check_file(directory / name)
+                if wrong is not None:
+                    return f"{wrong}; building without the cache", directory / name
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            return (
+                f"cache directory cannot be used ({reason}); building without the cache",
+                directory,
+            )
+        return None
+
+    def _unusable(self, message: str, path: Path) -> None:
+        assert self.cache is not None
+        self.cache.usable = False
+        self.warm = None
+        self.cache.notes.append(
+            Diagnostic("CACHE_UNUSABLE", message, self._shown(path), severity=Severity.WARNING)
+        )
+
+    def _shown(self, path: Path) -> str:
+        try:
+            return os.path.relpath(path, self.root)
+        except ValueError:
+            return str(path)
+
+    def _purge(self, problem: str, name: str = STATE_FILE) -> None:
+        assert self.cache is not None
+        directory = self.cache.directory
+        if problem.startswith("unusable: "):
+            self._unusable(
+                f"{problem[len('unusable: ') :]}; building without the cache", directory / name
+            )
+            return
+        for stale in (STATE_FILE, SESSION_FILE):
+            try:
+                (directory / stale).unlink(missing_ok=True)
+            except OSError as exc:
+                self._unusable(
+                    f"cache file cannot be removed ({exc.strerror}); building without the cache",
+                    directory / stale,
+                )
+                return
         if problem == "foreign":
             message = "cache written by another sodabuild or cache format; purged and rebuilt"
+        elif problem == "untrusted":
+            message = (
+                f"{name} was not written by this machine's sodabuild (its authentication tag "
+                "does not match); purged unread and rebuilt"
+            )
         else:
             message = f"cache is {problem}; purged and rebuilt"
         self.cache.notes.append(
             Diagnostic(
                 "CACHE_PURGED",
                 message,
-                os.path.relpath(directory / STATE_FILE, self.root),
+                self._shown(directory / name),
                 severity=Severity.WARNING,
             )
         )
@@ -248,6 +355,9 @@ class BuilderSession:
             written = [p.out_dir for p in result.projects if p.wrote]
             self.warm = result.state.merged_into(self.warm, written) if subset else result.state
         self.last = result
+        # old output versions are deleted on threads while the state is patched; a caller
+        # gets the tree back only when they are gone
+        wait_for_discards()
         return result
 
     def _edited(self, change_set: ChangeSet | None, check: bool) -> set[str] | None:
@@ -298,6 +408,14 @@ class BuilderSession:
             "dirs": self.warm.dirs,
             "outputs": self.warm.outputs,
             "outputs_recorded_ns": self.warm.outputs_recorded_ns,
+            "output_dirs": self.warm.output_dirs,
+            "out_dirs": sorted({p.out_dir for p in self.workspace.projects})
+            if self.workspace is not None
+            else [],
+            # outputs that could not be written are retried, never replayed as a no-op
+            "replayable": not any(
+                d.code == "OUTPUT_WRITE" for p in self.last.projects for d in p.diagnostics
+            ),
         }
 
     def _repeat(self) -> Any:
@@ -343,11 +461,31 @@ class BuilderSession:
         Callers that may race other processes hold ``store.cache_lock`` around update and
         save (the CLI and watch mode do), so one build's state and record go together.
         """
-        if not self.incremental or self.warm is None or self.cache is None or self.last is None:
+        cache = self.cache
+        if not self.incremental or self.warm is None or cache is None or self.last is None:
             return
-        directory = self.cache.directory
-        write_cache_file(directory / STATE_FILE, self.warm)
-        write_cache_file(directory / SESSION_FILE, {**self._record(), "summary": summary})
+        if not cache.usable or cache.key is None:
+            return
+        directory = cache.directory
+        try:
+            write_cache_file(directory / STATE_FILE, self.warm, cache.key)
+            write_cache_file(
+                directory / SESSION_FILE, {**self._record(), "summary": summary}, cache.key
+            )
+        except (OSError, ValueError) as exc:
+            # the summary may already be out: say it on stderr too, once
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            note = Diagnostic(
+                "CACHE_UNUSABLE",
+                f"cache cannot be saved ({reason}); the next build starts cold",
+                self._shown(directory),
+                severity=Severity.WARNING,
+            )
+            cache.usable = False
+            cache.notes.append(note)
+            sys.stderr.write(f"sodabuild: {note.render()}\n")
+            with contextlib.suppress(OSError):  # a half-saved cache must not look whole
+                (directory / SESSION_FILE).unlink(missing_ok=True)
 
     def dispose(self, summary: dict[str, Any] | None = None) -> None:
         self.save(summary)
@@ -362,9 +500,17 @@ class BuilderSession:
 
         assert self.cache is not None and self.workspace is not None
         directory = self.cache.directory
-        size = sum(p.stat().st_size for p in directory.glob("*") if p.is_file())
+        try:
+            size = sum(
+                e.stat(follow_symlinks=False).st_size
+                for e in os.scandir(directory)
+                if e.is_file(follow_symlinks=False)
+            )
+        except (OSError, ValueError):
+            size = 0
         warm = self.warm
-        record = read_cache_file(directory / SESSION_FILE).value
+        key = self.cache.key if self.cache.usable else None
+        record = read_cache_file(directory / SESSION_FILE, key).value if key else None
         last = record.get("summary") if isinstance(record, dict) else None
         return {
             "location": os.path.relpath(directory, self.root),
@@ -396,12 +542,52 @@ class BuilderSession:
         }
 
 
-def clean_cache(directory: Path) -> bool:
-    """Remove the cache directory; True if there was one."""
-    if not directory.exists():
-        return False
-    shutil.rmtree(directory)
-    return True
+@dataclass
+class Cleaned:
+    """What ``clean_cache`` did: cache files removed, the directory itself removed, and
+    what it left (files sodabuild did not create)."""
+
+    removed: list[str] = field(default_factory=list)
+    directory_removed: bool = False
+    kept: list[str] = field(default_factory=list)
+    found: bool = False
+
+
+def clean_cache(directory: Path) -> Cleaned:
+    """Remove the files sodabuild keeps in a cache directory (state, no-op record, lock,
+    temp files of interrupted writes), then the directory if that left it empty.
+
+    Nothing else is touched: a cache directory that also holds a user's files (a
+    misconfigured ``cache_dir = "."``) keeps them, no directory is removed recursively, and
+    a symbolic link is removed as a link, never followed.
+    """
+    import stat
+
+    cleaned = Cleaned()
+    try:
+        entries = list(os.scandir(directory))
+    except (OSError, ValueError):
+        return cleaned  # absent, not a directory, or unreadable: nothing of ours to remove
+    cleaned.found = True
+    ours = {STATE_FILE, SESSION_FILE, LOCK_FILE}
+    for entry in sorted(entries, key=lambda e: e.name):
+        if entry.name in ours or is_temp_file(entry.name):
+            try:
+                mode = entry.stat(follow_symlinks=False).st_mode
+                if stat.S_ISDIR(mode):
+                    cleaned.kept.append(entry.name)
+                    continue
+                os.unlink(entry.path)
+                cleaned.removed.append(entry.name)
+            except OSError:
+                cleaned.kept.append(entry.name)
+        else:
+            cleaned.kept.append(entry.name)
+    if not cleaned.kept and not os.path.islink(directory):
+        with contextlib.suppress(OSError):
+            os.rmdir(directory)
+            cleaned.directory_removed = True
+    return cleaned
 
 
 def dumps(data: Any) -> str:

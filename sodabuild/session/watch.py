@@ -23,6 +23,7 @@ from typing import Any
 
 from sodabuild.diagnostics import SodabuildError
 from sodabuild.session.session import BuilderSession, ChangeSet
+from sodabuild.write.commit import is_commit_dir
 
 #: Quiet time that ends a burst of events, and the longest a burst may delay a rebuild.
 #: inotify delivers an event ~0.2 ms after the write and an editor's save (write a temp
@@ -33,6 +34,41 @@ WATCHED_SUFFIXES = (".py", ".pyi", ".toml", ".star", ".graphql", ".graphqls", ".
 IGNORED_PARTS = frozenset({".git", ".hg", "__pycache__", ".mypy_cache", ".ruff_cache", ".venv"})
 
 
+def watch_roots(root: Path, ignored: list[Path]) -> list[tuple[str, bool]]:
+    """The directories to watch, ``(path, recursive)``, covering ``root`` except the
+    ignored subtrees (out_dirs, the cache) and VCS/tool directories.
+
+    A directory with an ignored path below it is watched on its own (not recursively) and
+    its other subdirectories are visited; any other directory is watched recursively. So
+    no watch is ever placed inside an out_dir, whose directories a commit swaps and
+    deletes (watchdog's inotify backend loses track of swapped directories).
+    """
+    skipped = {os.path.normpath(p) for p in ignored}
+    found: list[tuple[str, bool]] = []
+    stack = [os.path.normpath(root)]
+    while stack:
+        directory = stack.pop()
+        below = directory + os.sep
+        if not any(p.startswith(below) for p in skipped):
+            found.append((directory, True))
+            continue
+        found.append((directory, False))
+        try:
+            with os.scandir(directory) as entries:
+                children = sorted(
+                    e.path
+                    for e in entries
+                    if e.is_dir(follow_symlinks=False)
+                    and e.path not in skipped
+                    and e.name not in IGNORED_PARTS
+                    and not is_commit_dir(e.name)
+                )
+        except OSError:
+            continue
+        stack.extend(reversed(children))
+    return sorted(found)
+
+
 class _Collector:
     """watchdog handler: relevant (kind, path, dest) tuples onto a queue."""
 
@@ -41,6 +77,17 @@ class _Collector:
         self.ignored = [str(p) + os.sep for p in ignored]
         self.suffixes = suffixes
         self.events: queue.Queue[tuple[str, str, str | None]] = queue.Queue()
+        #: Directories created under a non-recursively watched one: they need a watch.
+        self.new_dirs: queue.Queue[str] = queue.Queue()
+        self.shallow: set[str] = set()
+
+    def watchable(self, directory: str) -> bool:
+        name = os.path.basename(directory)
+        return (
+            not any((directory + os.sep).startswith(prefix) for prefix in self.ignored)
+            and name not in IGNORED_PARTS
+            and not is_commit_dir(name)
+        )
 
     def relevant(self, path: str) -> bool:
         if not path.endswith(self.suffixes):
@@ -51,6 +98,11 @@ class _Collector:
 
     def dispatch(self, event: Any) -> None:
         if event.is_directory:
+            if event.event_type in ("created", "moved"):
+                path = os.fsdecode(getattr(event, "dest_path", "") or event.src_path)
+                if os.path.dirname(path) in self.shallow and self.watchable(path):
+                    self.new_dirs.put(path)
+                    self.events.put(("directory", path, None))  # wakes the loop up
             return
         kind = event.event_type
         src = os.fsdecode(event.src_path)
@@ -63,6 +115,24 @@ class _Collector:
                 self.events.put(("modified" if os.path.exists(dest) else "created", dest, None))
         elif kind in ("created", "modified", "deleted", "closed") and self.relevant(src):
             self.events.put((kind, src, None))
+
+
+def _watch_new_dirs(
+    observer: Any, collector: _Collector, events: list[tuple[str, str, str | None]]
+) -> None:
+    """Watch directories made under a shallow-watched one; their files are new too (they
+    may have been written before the watch existed)."""
+    while not collector.new_dirs.empty():
+        directory = collector.new_dirs.get()
+        if not os.path.isdir(directory):
+            continue
+        observer.schedule(collector, directory, recursive=True)
+        for dirpath, dirnames, filenames in os.walk(directory):
+            dirnames[:] = [d for d in dirnames if d not in IGNORED_PARTS]
+            for name in filenames:
+                path = os.path.join(dirpath, name)
+                if collector.relevant(path):
+                    events.append(("created", path, None))
 
 
 def _change_set(events: list[tuple[str, str, str | None]]) -> ChangeSet:
@@ -164,7 +234,10 @@ def watch_workspace(
     ignored = [session.cache_dir(), *(root / p.out_dir for p in session.workspace.projects)]
     collector = _Collector(root, ignored, WATCHED_SUFFIXES)
     observer = Observer()
-    observer.schedule(collector, str(root), recursive=True)  # type: ignore[arg-type]
+    for directory, recursive in watch_roots(root, ignored):
+        observer.schedule(collector, directory, recursive=recursive)  # type: ignore[arg-type]
+        if not recursive:
+            collector.shallow.add(directory)
     observer.start()
     summary: dict[str, Any] | None = None
 
@@ -211,6 +284,7 @@ def watch_workspace(
             emit(f"watching {root} (Ctrl-C to stop)")
         while stop_after is None or rebuilds < stop_after:
             events = _drain(collector)
+            _watch_new_dirs(observer, collector, events)
             changes = _change_set(events)
             if not changes:
                 continue
@@ -219,10 +293,13 @@ def watch_workspace(
     except KeyboardInterrupt:
         pass
     finally:
-        observer.stop()
-        observer.join(timeout=5)
+        try:
+            observer.stop()
+            observer.join(timeout=5)
+        except Exception:  # watchdog can trip over directories a build replaced
+            pass
         with cache_lock(session.cache_dir()):
-            session.dispose(summary)
+            session.dispose(summary)  # a cache it cannot save is a warning, never an error
         if not as_json:
             emit("stopped; cache saved")
     return 0

@@ -9,6 +9,7 @@ that position into the Python file. A fragment's own document skips NoUnusedFrag
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from graphql import GraphQLError, GraphQLSchema, specified_rules, validate
 from graphql.validation import ASTValidationRule, NoUnusedFragmentsRule
@@ -68,8 +69,34 @@ def validate_composed(
     fallback: tuple[str, int, int],
 ) -> Sequence[Diagnostic]:
     rules = OPERATION_RULES if composed.kind == "operation" else FRAGMENT_RULES
-    errors = validate(schema, composed.ast(), rules)
-    return [host.error(_code(error), error, fallback) for error in errors]
+    try:
+        errors = validate(schema, composed.ast(), rules)
+    except RecursionError:
+        # Each string's nesting is bounded (compose.document.MAX_GRAPHQL_DEPTH), but a chain
+        # of fragments each nesting deeply adds up in the recursive validation rules.
+        file, line, column = fallback
+        return [
+            Diagnostic(
+                "GQL_VALIDATION",
+                _TOO_DEEP,
+                file,
+                line,
+                column,
+                _TOO_DEEP_HINT,
+            )
+        ]
+    return [_deep(host.error(_code(error), error, fallback)) for error in errors]
+
+
+_TOO_DEEP = "the composed document is nested too deeply to be validated"
+_TOO_DEEP_HINT = "flatten the selection sets, or split the chain of nested fragments"
+
+
+def _deep(diagnostic: Diagnostic) -> Diagnostic:
+    # graphql-core >= 3.3 aborts validation of too deep documents with a bare message.
+    if diagnostic.message == "Validation aborted.":
+        return replace(diagnostic, message=_TOO_DEEP, hint=_TOO_DEEP_HINT)
+    return diagnostic
 
 
 def _code(error: GraphQLError) -> str:

@@ -18,11 +18,11 @@ from graphql import (
     GraphQLSchema,
     Source,
     build_ast_schema,
-    parse,
     validate_schema,
 )
 from graphql.validation.validate import validate_sdl
 
+from sodabuild.compose.document import parse_bounded
 from sodabuild.diagnostics import Diagnostic
 
 
@@ -61,9 +61,21 @@ def load_schema(files: list[tuple[str, bytes]]) -> LoadedSchema:
     paths = [path for path, _ in files]
     for path, data in files:
         try:
-            document = parse(Source(data.decode("utf-8"), path))
+            document = parse_bounded(Source(data.decode("utf-8"), path))
         except UnicodeDecodeError as exc:
-            diagnostics.append(Diagnostic("SCHEMA_SYNTAX", f"not valid UTF-8: {exc.reason}", path))
+            line = data.count(b"\n", 0, exc.start) + 1
+            start = data.rfind(b"\n", 0, exc.start) + 1
+            column = len(data[start : exc.start].decode("utf-8", "replace")) + 1
+            diagnostics.append(
+                Diagnostic(
+                    "SCHEMA_SYNTAX",
+                    f"not valid UTF-8: {exc.reason}",
+                    path,
+                    line,
+                    column,
+                    "save the schema file as UTF-8",
+                )
+            )
             continue
         except GraphQLError as exc:
             location = exc.locations[0] if exc.locations else None
@@ -83,6 +95,28 @@ def load_schema(files: list[tuple[str, bytes]]) -> LoadedSchema:
     if diagnostics:
         return LoadedSchema(None, schema_hash_, tuple(diagnostics))
     document = DocumentNode(definitions=tuple(definitions))
+    try:
+        return _build(document, schema_hash_, paths)
+    except RecursionError:
+        # Deeper than graphql-core's recursive SDL code can go (nesting is bounded per
+        # file; this is a chain through many types).
+        return LoadedSchema(
+            None,
+            schema_hash_,
+            (
+                Diagnostic(
+                    "SCHEMA_INVALID",
+                    "the schema is nested too deeply to be built",
+                    paths[0],
+                    1,
+                    1,
+                    "flatten the deepest type references or input values",
+                ),
+            ),
+        )
+
+
+def _build(document: DocumentNode, schema_hash_: str, paths: list[str]) -> LoadedSchema:
     errors = validate_sdl(document)
     if errors:
         return LoadedSchema(
