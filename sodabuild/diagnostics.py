@@ -36,6 +36,7 @@ CODES: dict[str, str] = {
     "SCHEMA_NOT_FOUND": "a project's schema file does not exist",
     "SCHEMA_SYNTAX": "a schema file is not valid GraphQL SDL",
     "SCHEMA_INVALID": "the schema files do not build a valid schema",
+    "SCHEMA_SPEC": "(warning) the schema breaks a spec rule that leaves it usable; it builds",
     "PY_SYNTAX": "a Python source file has a syntax error",
     "PY_DECODE": "a Python source file is not valid UTF-8",
     "GQL_NON_LITERAL": "the first argument of gql() is not a plain string literal",

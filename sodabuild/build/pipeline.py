@@ -197,6 +197,8 @@ class _Build:
         self._targets: dict[DefRef, tuple[DefRef, ...]] = {}
         self._warnings: dict[DefRef, tuple[Diagnostic, ...]] = {}
         self._good_schemas: set[str] = set()
+        #: SCHEMA_SPEC warnings of the schemas this build used (built or replayed), by hash.
+        self._schema_warnings: dict[str, tuple[Diagnostic, ...]] = {}
         self.output_stamps: dict[str, Stamp] = {}
         self.output_dirs: dict[str, DirStamp] = {}
         self.staged: dict[str, _Staged] = {}
@@ -742,6 +744,8 @@ class _Build:
             self._schemas[key] = loaded
             for diagnostic in loaded.diagnostics:
                 self.report(diagnostic)
+            if loaded.schema is not None and loaded.diagnostics:
+                self._schema_warnings[identity] = tuple(loaded.diagnostics)
         return self._schemas[key]
 
     def prevalidate(
@@ -781,6 +785,13 @@ class _Build:
             loaded = self.schema(files, schema_hash)
             return loaded if loaded.schema is not None else None
         if not candidates:
+            # a known-good schema is not built again; its warnings are replayed
+            assert self.warm is not None
+            warnings = self.warm.schema_warnings.get(schema_hash, ())
+            if warnings and schema_hash not in self._schema_warnings:
+                self._schema_warnings[schema_hash] = warnings
+                for diagnostic in warnings:
+                    self.report(diagnostic)
             return None
         loaded = self.schema(files, schema_hash)
         if loaded.schema is None:
@@ -994,6 +1005,9 @@ class _Build:
             file_reasons=dict(self.store.file_reasons),
             validated=set(self.validated_ok),
             validated_schemas=set(self._good_schemas),
+            schema_warnings={
+                h: w for h, w in self._schema_warnings.items() if h in self._good_schemas
+            },
             outputs=dict(self.output_stamps),
             outputs_recorded_ns=time.time_ns(),
             output_dirs=dict(self.output_dirs),

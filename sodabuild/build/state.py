@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from sodabuild.emit.outputs import Assembler
 
 #: Bump when the shape of anything cached changes.
-STATE_VERSION = 3
+STATE_VERSION = 4
 
 
 @dataclass
@@ -51,6 +51,8 @@ class WarmState:
     validated: set[tuple[str, str]] = field(default_factory=set)
     #: Schema hashes that built a valid schema.
     validated_schemas: set[str] = field(default_factory=set)
+    #: The SCHEMA_SPEC warnings of those schemas, replayed when one is not built again.
+    schema_warnings: dict[str, tuple[Diagnostic, ...]] = field(default_factory=dict)
     #: Outputs as written, for the no-op check, and when they were stamped.
     outputs: dict[str, Stamp] = field(default_factory=dict)
     outputs_recorded_ns: int = 0
@@ -79,6 +81,7 @@ class WarmState:
             composed={**older.composed, **self.composed},
             validated=older.validated | self.validated,
             validated_schemas=older.validated_schemas | self.validated_schemas,
+            schema_warnings={**older.schema_warnings, **self.schema_warnings},
             outputs={**kept, **self.outputs},
             outputs_recorded_ns=self.outputs_recorded_ns,
             output_dirs={

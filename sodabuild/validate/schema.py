@@ -4,6 +4,10 @@ Each file is parsed on its own (so positions stay file-relative), the definition
 joined into one document, SDL rules run with locations (``validate_sdl``), then the schema
 is built and checked (``validate_schema``). Loaded schemas are shared by projects that name
 the same files within one build.
+
+A problem that breaks a rule of the spec but leaves the schema usable (GitHub's published
+schemas have some) is a ``SCHEMA_SPEC`` warning and the schema builds; only a schema that
+cannot be used is ``SCHEMA_INVALID``. The classification is in ``validate/spec.py``.
 """
 
 from __future__ import annotations
@@ -20,10 +24,10 @@ from graphql import (
     build_ast_schema,
     validate_schema,
 )
-from graphql.validation.validate import validate_sdl
 
 from sodabuild.compose.document import parse_bounded
 from sodabuild.diagnostics import Diagnostic
+from sodabuild.validate import spec
 
 
 @dataclass(frozen=True)
@@ -117,20 +121,50 @@ def load_schema(files: list[tuple[str, bytes]]) -> LoadedSchema:
 
 
 def _build(document: DocumentNode, schema_hash_: str, paths: list[str]) -> LoadedSchema:
-    errors = validate_sdl(document)
+    document, warnings = spec.dedupe(document, paths[0])
+    errors, spec_only = spec.validate_sdl_split(document)
     if errors:
-        return LoadedSchema(
-            None, schema_hash_, tuple(_located("SCHEMA_INVALID", e, paths[0]) for e in errors)
+        return _failed(schema_hash_, [_located("SCHEMA_INVALID", e, paths[0]) for e in errors])
+    warnings.extend(
+        spec.warning(
+            e.message,
+            e.nodes[0] if e.nodes else None,
+            "define the directive or use it where it is allowed; the build ignores it",
+            paths[0],
+        )
+        for e in spec_only
+    )
+    one_of = spec.one_of_unsupported(document)
+    if one_of:
+        return _failed(
+            schema_hash_,
+            [
+                spec.located(
+                    "SCHEMA_INVALID",
+                    "@oneOf input objects need graphql-core 3.3 or later",
+                    node,
+                    paths[0],
+                    "upgrade graphql-core to 3.3, or drop @oneOf",
+                )
+                for node in one_of
+            ],
         )
     try:
         schema = build_ast_schema(document, assume_valid_sdl=True)
     except (GraphQLError, TypeError) as exc:
-        return LoadedSchema(
-            None, schema_hash_, (Diagnostic("SCHEMA_INVALID", str(exc), paths[0], 1, 1),)
-        )
-    errors = validate_schema(schema)
-    if errors:
-        return LoadedSchema(
-            None, schema_hash_, tuple(_located("SCHEMA_INVALID", e, paths[0]) for e in errors)
-        )
-    return LoadedSchema(schema, schema_hash_, ())
+        return _failed(schema_hash_, [Diagnostic("SCHEMA_INVALID", str(exc), paths[0], 1, 1)])
+    own_errors, built_warnings = spec.check_built(schema, paths[0])
+    found = validate_schema(schema)
+    fatal = spec.filter_schema_errors(found, bool(own_errors))
+    if fatal or own_errors:
+        diagnostics = [_located("SCHEMA_INVALID", e, paths[0]) for e in fatal] + own_errors
+        return _failed(schema_hash_, diagnostics)
+    if found:
+        # Only spec-only findings (reported as warnings): documents validate against it.
+        schema._validation_errors = []
+    warnings.extend(built_warnings)
+    return LoadedSchema(schema, schema_hash_, tuple(sorted(warnings, key=Diagnostic.sort_key)))
+
+
+def _failed(schema_hash_: str, diagnostics: list[Diagnostic]) -> LoadedSchema:
+    return LoadedSchema(None, schema_hash_, tuple(diagnostics))
