@@ -571,7 +571,4 @@ def main() -> None:
             code = 1
     sys.stdout.flush()
     sys.stderr.flush()
-    commit = sys.modules.get("sodabuild.write.commit")
-    if commit is not None:
-        commit.wait_for_discards()  # old output versions still being deleted
     os._exit(code)

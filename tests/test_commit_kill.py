@@ -27,7 +27,9 @@ from tests.conftest import REPO, generator, read_tree
 
 #: More trials for a longer run: SODABUILD_KILL_TRIALS=200 python -m pytest tests/test_commit_kill.py
 TRIALS = int(os.environ.get("SODABUILD_KILL_TRIALS", "24"))
-STAGING = ".__generated__.sodabuild-next"
+SPARE = ".__generated__.sodabuild-spare"
+#: After the commit has started: from "at once" (before the swap) to "long after".
+DELAYS = (0.0, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.05)
 
 
 def _sources(root: Path) -> dict[Path, str]:
@@ -53,12 +55,14 @@ def _build(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _staging(out_dir: Path) -> int | None:
-    """The inode of the commit's staging directory beside ``out_dir``, if there is one."""
+def _spare(out_dir: Path) -> tuple[int, int] | None:
+    """Inode and mtime of the spare version beside ``out_dir``: a commit that has started
+    changes them (it rewrites the spare's top-level files, then swaps it in)."""
     try:
-        return os.stat(out_dir.parent / STAGING).st_ino
+        found = os.stat(out_dir.parent / SPARE)
     except FileNotFoundError:
         return None
+    return found.st_ino, found.st_mtime_ns
 
 
 def _outputs(out_dir: Path) -> dict[str, bytes]:
@@ -92,7 +96,7 @@ def test_kill_during_writes_never_mixes_two_builds(generated: Path) -> None:
     for trial in range(TRIALS):
         target = "b" if holds == "a" else "a"
         _apply(b if target == "b" else a)
-        leftover = _staging(out_dir)  # a killed commit's, removed by the next build
+        before = _spare(out_dir)
         proc = subprocess.Popen(
             [sys.executable, "-m", "sodabuild", "build", "-w", str(workspace)],
             cwd=REPO,
@@ -103,10 +107,10 @@ def test_kill_during_writes_never_mixes_two_builds(generated: Path) -> None:
         deadline = time.monotonic() + 60
         if trial % 4 == 3:  # anywhere in the build
             time.sleep(rng.uniform(0.05, 1.2))
-        else:  # in the write phase: once this build's staging directory exists
-            while _staging(out_dir) in (None, leftover) and proc.poll() is None:
+        else:  # in the write phase: once this build's commit touched the spare
+            while _spare(out_dir) == before and proc.poll() is None:
                 assert time.monotonic() < deadline
-            time.sleep(rng.uniform(0, 0.004))
+            time.sleep(DELAYS[trial % len(DELAYS)])
         if proc.poll() is None:
             proc.send_signal(sig)
             killed += 1
@@ -131,23 +135,27 @@ def test_kill_during_writes_never_mixes_two_builds(generated: Path) -> None:
     assert result.returncode == 0, result.stderr
     final = "b" if target == "b" else "a"
     assert _outputs(out_dir) == expected[final]
-    assert not [p.name for p in out_dir.parent.iterdir() if p.name.startswith(".__generated__")]
+    beside = {p.name for p in out_dir.parent.iterdir() if p.name.startswith(".__generated__")}
+    assert beside <= {SPARE}  # no previous version or retired leftovers
     assert _build(workspace, "--check").returncode == 0
     shutil.rmtree(generated / ".cache", ignore_errors=True)
     assert _build(workspace, "--check").returncode == 0
 
 
 def test_interrupted_commit_is_recovered(generated: Path) -> None:
-    """A commit killed between its two renames (the non-exchange fallback) is put back."""
-    from sodabuild.write.commit import PREVIOUS, recover, sibling
-    from sodabuild.write.commit import STAGING as NEXT
+    """A commit killed between its renames (the non-exchange fallback) is put back."""
+    from sodabuild.write.commit import PREVIOUS, SPARE, recover, sibling
 
     out_dir = generated / "app" / "__generated__"
     assert _build(generated / "sodabuild.toml").returncode == 0
     before = _outputs(out_dir)
-    os.rename(out_dir, sibling(out_dir, PREVIOUS))
-    sibling(out_dir, NEXT).mkdir()
-    (sibling(out_dir, NEXT) / "artifact.json").write_text("{}")
+    os.rename(out_dir, sibling(out_dir, PREVIOUS))  # killed after the first rename
     recover(out_dir)
     assert _outputs(out_dir) == before
-    assert not sibling(out_dir, PREVIOUS).exists() and not sibling(out_dir, NEXT).exists()
+    assert not sibling(out_dir, PREVIOUS).exists()
+    spare = sibling(out_dir, SPARE)
+    if spare.exists():  # killed after the second: the new set is live, the old one spare
+        os.rename(out_dir, sibling(out_dir, PREVIOUS))
+        os.rename(spare, out_dir)
+        recover(out_dir)
+        assert sibling(out_dir, SPARE).is_dir() and not sibling(out_dir, PREVIOUS).exists()

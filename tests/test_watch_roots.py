@@ -21,7 +21,7 @@ def test_watch_roots_cover_everything_but_the_ignored_subtrees(tmp_path: Path) -
         ".cache/sodabuild",
     ):
         (tmp_path / directory).mkdir(parents=True)
-    (tmp_path / "proj" / ".__generated__.sodabuild-next").mkdir()
+    (tmp_path / "proj" / ".__generated__.sodabuild-spare").mkdir()
     ignored = [tmp_path / ".cache/sodabuild", tmp_path / "proj/__generated__"]
     roots = {(str(Path(p).relative_to(tmp_path)), rec) for p, rec in watch_roots(tmp_path, ignored)}
     assert roots == {

@@ -967,16 +967,13 @@ class _Build:
             self.stamp_output_dirs(project.out_dir, report.dirs)
         self.staged = {}
 
-    def stamp_output_dirs(self, out_dir: str, dirs: list[str]) -> None:
+    def stamp_output_dirs(self, out_dir: str, dirs: Mapping[str, DirStamp]) -> None:
         """Record the committed out_dir's directories, for the no-op check."""
-        from sodabuild.session.fingerprint import dir_stamp
-
         inside = f"{out_dir}/"
         for path in [p for p in self.output_dirs if p == out_dir or p.startswith(inside)]:
             del self.output_dirs[path]
-        for rel in dirs:
-            path = f"{out_dir}/{rel}" if rel else out_dir
-            self.output_dirs[path] = dir_stamp(str(self.root / path))
+        for rel, stamp in dirs.items():
+            self.output_dirs[f"{out_dir}/{rel}" if rel else out_dir] = stamp
 
     def warm_state(self) -> WarmState:
         """What this build leaves for the next one."""

@@ -40,8 +40,17 @@ class DirStamp(NamedTuple):
     ignored: tuple[str, ...] = ()
 
 
+#: Suffixes of the siblings a commit keeps beside an out_dir (write/commit.py): a spare
+#: version, and a previous one while a fallback swap runs. Never part of a listing.
+COMMIT_SUFFIXES = (".sodabuild-spare", ".sodabuild-prev")
+
+
 def listing_hash(names: list[str], ignored: tuple[str, ...] = ()) -> str:
-    kept = sorted(name for name in names if name not in ignored)
+    kept = sorted(
+        name
+        for name in names
+        if name not in ignored and not (name[:1] == "." and name.endswith(COMMIT_SUFFIXES))
+    )
     # names that are not UTF-8 come back from listdir with surrogate escapes
     return xxhash.xxh3_64_hexdigest("\0".join(kept).encode("utf-8", "surrogateescape"))
 

@@ -45,7 +45,6 @@ from sodabuild.session.store import (
     read_cache_file,
     write_cache_file,
 )
-from sodabuild.write.commit import wait_for_discards
 
 
 @dataclass(frozen=True)
@@ -355,9 +354,6 @@ class BuilderSession:
             written = [p.out_dir for p in result.projects if p.wrote]
             self.warm = result.state.merged_into(self.warm, written) if subset else result.state
         self.last = result
-        # old output versions are deleted on threads while the state is patched; a caller
-        # gets the tree back only when they are gone
-        wait_for_discards()
         return result
 
     def _edited(self, change_set: ChangeSet | None, check: bool) -> set[str] | None:

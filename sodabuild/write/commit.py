@@ -1,47 +1,54 @@
-"""Commit a project's outputs as a whole: stage a complete new out_dir, then swap it in.
+"""Commit a project's outputs as a whole: bring a spare copy of the out_dir up to date,
+then swap it in.
 
-A build never writes into a live out_dir. It builds the complete next version of the
-directory beside it (``.<name>.sodabuild-next``): changed and new files are written there,
-everything else that stays (unchanged outputs, files sodabuild does not own) is hard-linked
-from the current directory, so unchanged files keep their inode and mtime. The staged
-directory then replaces the live one in one step:
+A build never writes into a live out_dir. Beside it lives a spare, ``.<name>.sodabuild-spare``:
+the version before the live one, made of hard links to the same files where they did not
+change. A commit brings the spare to the complete next version: entries that should hold
+the same file as the live directory are hard links to it (most already are: the spare
+and the live version share every file the last two commits did not change), changed
+files are written, everything else is removed. The spare then replaces the live
+directory in one step, and the old live directory becomes the next spare:
 
 * Linux: ``renameat2(RENAME_EXCHANGE)`` swaps the two directory entries atomically; a
   reader that opens ``out_dir/...`` sees the complete old set or the complete new set.
-  The old set, now under the staging name, is then deleted.
 * elsewhere (or a file system without exchange): the live directory is renamed to
-  ``.<name>.sodabuild-prev`` and the staged one renamed into place. Between the two
-  renames ``out_dir`` is briefly absent, never mixed.
+  ``.<name>.sodabuild-prev``, the spare renamed into place, then ``-prev`` becomes the
+  spare. Between the first two renames ``out_dir`` is briefly absent, never mixed.
 
-A kill at any point leaves the live directory complete (old or new) plus, at most, one
-staging or previous directory; :func:`recover` (run before every commit) puts a
-``-prev`` back when the live directory is missing and deletes leftovers. Nothing is ever
-written or deleted through a symlink: the out_dir path may not contain one, the walk of
-the old directory does not follow them, and deletion (``shutil.rmtree``) unlinks links
-instead of descending into them.
+So a commit costs a walk of both directories (names and inodes, one stat per produced
+file), plus work for what changed in the last two commits: no directory is made or
+deleted, and unchanged files keep their inode and mtime. A kill at any point leaves the
+live directory complete (old or new); the spare may be half updated, which the next
+commit repairs, since it compares every entry with what it should be. :func:`recover`
+(run before every commit) puts a ``-prev`` back when the live directory is missing.
+Nothing is ever written or deleted through a symlink: the out_dir path may not contain
+one, walks do not follow them, and deletion (``shutil.rmtree``) unlinks links instead of
+descending into them.
 
 Files are created with ``open()`` and therefore honour the umask, like any other tool's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import itertools
 import os
 import re
 import shutil
 import stat
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sodabuild.session.fingerprint import Stamp, content_hash, stat_matches
+from sodabuild.session.fingerprint import (
+    COMMIT_SUFFIXES,
+    DirStamp,
+    Stamp,
+    content_hash,
+    listing_hash,
+    stat_matches,
+)
 
-STAGING = ".sodabuild-next"
-PREVIOUS = ".sodabuild-prev"
-OLD = ".sodabuild-old."
+SPARE, PREVIOUS = COMMIT_SUFFIXES
 #: Temp files of the writer before out_dirs were committed whole (``.name.XXXXXXXX.tmp``).
 _LEGACY_TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
@@ -62,8 +69,8 @@ class CommitReport:
     stamps: dict[str, Stamp] = field(default_factory=dict)
     #: Whether a new version of the out_dir was swapped in.
     committed: bool = False
-    #: The out_dir's directories as they now are ("" is the out_dir itself).
-    dirs: list[str] = field(default_factory=list)
+    #: The stamp of every directory of the out_dir as it now is ("" is the out_dir).
+    dirs: dict[str, DirStamp] = field(default_factory=dict)
 
 
 def sibling(out_dir: Path, suffix: str) -> Path:
@@ -105,19 +112,17 @@ def check_out_dir(root: Path, out_dir: Path) -> None:
             )
 
 
-def _exists(path: Path) -> bool:
+def _lstat(path: Path | str) -> os.stat_result | None:
     try:
-        os.lstat(path)
+        return os.lstat(path)
     except FileNotFoundError:
-        return False
-    return True
+        return None
 
 
-def remove_tree(path: Path) -> None:
+def remove_tree(path: Path | str) -> None:
     """Delete ``path`` without following symlinks (a link is unlinked, not descended)."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
+    info = _lstat(path)
+    if info is None:
         return
     if stat.S_ISDIR(info.st_mode):
         shutil.rmtree(path)
@@ -125,70 +130,29 @@ def remove_tree(path: Path) -> None:
         os.unlink(path)
 
 
-#: Old versions being deleted by this process's background threads.
-_discarding: dict[str, threading.Thread] = {}
-_discard_count = itertools.count()
-
-
-def _discard(path: Path) -> None:
-    """Delete an old version in the background: rename it to a unique ``-old`` name (so a
-    later commit never meets it) and ``rmtree`` it on a thread. Freeing thousands of
-    directory entries can take far longer than the commit; a kill leaves a ``-old``
-    directory that the next :func:`recover` deletes."""
-    trash = (
-        path.parent
-        / f"{path.name.removesuffix(STAGING).removesuffix(PREVIOUS)}{OLD}{os.getpid()}.{next(_discard_count)}"
-    )
-    os.rename(path, trash)
-    thread = threading.Thread(target=remove_tree, args=(trash,), daemon=True)
-    _discarding[str(trash)] = thread
-    thread.start()
-
-
-def wait_for_discards() -> None:
-    """Join the background deletions of old versions (before the process exits)."""
-    while _discarding:
-        _, thread = _discarding.popitem()
-        thread.join()
-
-
 def is_commit_dir(name: str) -> bool:
-    """A commit's staging, previous or old version beside an out_dir (never a source)."""
-    return name.startswith(".") and (name.endswith((STAGING, PREVIOUS)) or OLD in name)
+    """A commit's spare or previous version beside an out_dir (never a source)."""
+    return name.startswith(".") and name.endswith(COMMIT_SUFFIXES)
 
 
 def has_leftovers(out_dir: str) -> bool:
-    """Whether a killed commit left a staging, previous or old version beside ``out_dir``
-    (stdlib only: the no-op check asks, and a build must then run to recover)."""
+    """Whether a killed commit left a previous version beside ``out_dir`` (stdlib only: the
+    no-op check asks, and a build must then run to recover)."""
     parent, name = os.path.split(out_dir)
-    prefix = f".{name}."
-    try:
-        with os.scandir(parent or ".") as entries:
-            return any(
-                e.name.startswith(prefix)
-                and (e.name.endswith((STAGING, PREVIOUS)) or e.name.startswith(f".{name}{OLD}"))
-                for e in entries
-            )
-    except OSError:
-        return False
+    return os.path.lexists(os.path.join(parent, f".{name}{PREVIOUS}"))
 
 
 def recover(out_dir: Path) -> None:
     """Finish or undo what a killed commit left beside ``out_dir``."""
     previous = sibling(out_dir, PREVIOUS)
-    if _exists(previous):
-        if not _exists(out_dir) and os.path.isdir(previous) and not os.path.islink(previous):
-            os.rename(previous, out_dir)  # killed between the two renames: the old set
+    found = _lstat(previous)
+    if found is not None:
+        if _lstat(out_dir) is None and stat.S_ISDIR(found.st_mode):
+            os.rename(previous, out_dir)  # killed between the first two renames
+        elif _lstat(sibling(out_dir, SPARE)) is None and stat.S_ISDIR(found.st_mode):
+            os.rename(previous, sibling(out_dir, SPARE))  # killed before the third
         else:
             remove_tree(previous)
-    remove_tree(sibling(out_dir, STAGING))
-    prefix = f".{out_dir.name}{OLD}"
-    with contextlib.suppress(FileNotFoundError), os.scandir(out_dir.parent) as entries:
-        leftovers = [e.path for e in entries if e.name.startswith(prefix)]
-    for leftover in leftovers:
-        thread = _discarding.get(leftover)
-        if thread is None or not thread.is_alive():
-            remove_tree(Path(leftover))
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -211,22 +175,24 @@ def _exchange(a: Path, b: Path) -> bool:
 
 @dataclass
 class _Tree:
-    """What the live out_dir holds: regular files and other non-directories (links,
-    sockets...), by out_dir-relative POSIX path; directories separately."""
+    """A directory's contents by out_dir-relative POSIX path: regular files (with their
+    inode), other non-directories (links, sockets...: inode too) and directories."""
 
-    files: dict[str, os.stat_result] = field(default_factory=dict)
-    others: set[str] = field(default_factory=set)
+    files: dict[str, os.DirEntry[str]] = field(default_factory=dict)
+    others: dict[str, int] = field(default_factory=dict)
     dirs: set[str] = field(default_factory=set)
 
 
-def _walk(out_dir: Path) -> _Tree:
+def _walk(top: Path) -> _Tree:
+    """Names and inodes only (``scandir`` gives both without a stat per entry)."""
     tree = _Tree()
-    stack = [("", str(out_dir))]
+    stack = [("", str(top))]
     while stack:
         prefix, directory = stack.pop()
         try:
-            entries = list(os.scandir(directory))
-        except FileNotFoundError:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except (FileNotFoundError, NotADirectoryError):
             continue
         for entry in entries:
             rel = f"{prefix}{entry.name}"
@@ -234,16 +200,31 @@ def _walk(out_dir: Path) -> _Tree:
                 tree.dirs.add(rel)
                 stack.append((rel + "/", entry.path))
             elif entry.is_file(follow_symlinks=False):
-                tree.files[rel] = entry.stat(follow_symlinks=False)
+                tree.files[rel] = entry
             else:
-                tree.others.add(rel)
+                tree.others[rel] = entry.inode()
     return tree
+
+
+def _stat_of(entry: os.DirEntry[str] | None) -> os.stat_result | None:
+    return entry.stat(follow_symlinks=False) if entry is not None else None
 
 
 def _parents(rel: str) -> Iterable[str]:
     parts = rel.split("/")
     for end in range(1, len(parts)):
         yield "/".join(parts[:end])
+
+
+def _ancestors(rels: Iterable[str]) -> set[str]:
+    """Every directory that holds one of ``rels`` (each walked up only once)."""
+    found: set[str] = set()
+    for rel in rels:
+        parent = rel.rpartition("/")[0]
+        while parent and parent not in found:
+            found.add(parent)
+            parent = parent.rpartition("/")[0]
+    return found
 
 
 def _unchanged(
@@ -271,6 +252,29 @@ def _owned(rel: str, chunk_dirs: Iterable[str]) -> bool:
     return rel.endswith(".json") and any(rel.startswith(d + "/") for d in chunk_dirs)
 
 
+def _dir_stamps(top: Path, listings: Mapping[str, list[str]]) -> dict[str, DirStamp]:
+    """Stamps of the directories below ``top`` whose listings are known (one stat each)."""
+    stamps = {}
+    for rel, names in listings.items():
+        try:
+            mtime = os.stat(f"{top}/{rel}" if rel else top).st_mtime_ns
+        except OSError:
+            continue
+        stamps[rel] = DirStamp(mtime, listing_hash(names))
+    return stamps
+
+
+def _listings(rels: Iterable[str], dirs: Iterable[str]) -> dict[str, list[str]]:
+    """Each directory's entry names, from the paths of its files and subdirectories."""
+    found: dict[str, list[str]] = {"": []}
+    for directory in dirs:
+        found.setdefault(directory, [])
+    for rel in [*rels, *dirs]:
+        parent, _, name = rel.rpartition("/")
+        found.setdefault(parent, []).append(name)
+    return found
+
+
 def commit_outputs(
     root: Path,
     out_dir: Path,
@@ -290,14 +294,16 @@ def commit_outputs(
     recover(out_dir)
     chunk_dirs = tuple(chunk_dirs)
     previous = previous or {}
-    tree = _walk(out_dir)
+    live = _walk(out_dir)
     report = CommitReport()
     base = str(out_dir)
     changed: list[str] = []
+    live_stats: dict[str, os.stat_result] = {}
     for rel in sorted(files):
-        found = tree.files.get(rel)
+        found = _stat_of(live.files.get(rel))
         if _unchanged(f"{base}/{rel}", files[rel], found, previous.get(rel), recorded_ns):
             assert found is not None
+            live_stats[rel] = found
             report.unchanged.append(rel)
             stamp = previous.get(rel)
             if stamp is None or not stat_matches(stamp, found, recorded_ns):
@@ -307,11 +313,11 @@ def commit_outputs(
             report.stamps[rel] = stamp
         else:
             changed.append(rel)
-    produced_dirs = {parent for rel in files for parent in _parents(rel)}
-    live = [*tree.files, *tree.others]
+    produced_dirs = _ancestors(files)
+    names = [*live.files, *live.others]
     stale = sorted(
         rel
-        for rel in live
+        for rel in names
         if rel not in files
         and (
             rel in previous or _owned(rel, chunk_dirs) or _LEGACY_TEMP.match(rel.rsplit("/", 1)[-1])
@@ -319,41 +325,52 @@ def commit_outputs(
     )
     # an entry in the way of a produced path (a file where a directory must be, or the
     # reverse) is replaced; it is not reported as removed output
-    blocked = {
-        rel
-        for rel in live
-        if rel not in files and (rel in produced_dirs or any(p in files for p in _parents(rel)))
-    }
-    if not changed and not stale and not blocked:
-        report.dirs = ["", *sorted(tree.dirs)] if _exists(out_dir) else []
-        return report
-    staging = sibling(out_dir, STAGING)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)  # checked: no symlink on the way
-    os.mkdir(staging)
-    made: set[str] = set()
-
-    def parent_of(rel: str) -> str:
-        for parent in _parents(rel):
-            if parent not in made:
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(f"{staging}/{parent}")
-                made.add(parent)
-        return f"{staging}/{rel}"
-
-    for rel in changed:
-        target = parent_of(rel)
-        with open(target, "xb") as handle:
-            handle.write(files[rel])
-            handle.flush()
-            info = os.fstat(handle.fileno())
-        report.written.append(rel)
-        report.stamps[rel] = Stamp(
-            info.st_size, info.st_mtime_ns, info.st_ino, content_hash(files[rel])
+    blocked = {rel for rel in names if rel in produced_dirs}
+    if not live.dirs.isdisjoint(files):  # a produced file where a directory is
+        blocked.update(
+            rel for rel in names if rel not in files and any(p in files for p in _parents(rel))
         )
     dropped = set(stale) | blocked
-    for rel in [*report.unchanged, *(r for r in live if r not in files and r not in dropped)]:
-        source = f"{base}/{rel}"
-        target = parent_of(rel)
+    #: the next version: what each path should hold (bytes to write, or a live inode)
+    kept = {rel: live.files[rel].inode() for rel in report.unchanged}
+    kept.update(
+        (rel, live.files[rel].inode())
+        for rel in live.files
+        if rel not in files and rel not in dropped
+    )
+    kept.update(
+        (rel, ino) for rel, ino in live.others.items() if rel not in files and rel not in dropped
+    )
+    wanted_dirs = _ancestors([*kept, *changed])
+    if not changed and not dropped:
+        report.dirs = _dir_stamps(out_dir, _listings(names, live.dirs)) if _lstat(out_dir) else {}
+        return report
+    spare = sibling(out_dir, SPARE)
+    info = _lstat(spare)
+    if info is not None and not stat.S_ISDIR(info.st_mode):
+        os.unlink(spare)
+        info = None
+    if info is None:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)  # checked: no symlink on the way
+        os.mkdir(spare)
+    old = _walk(spare)
+    top = str(spare)
+    # 1. remove what the next version does not hold (or holds as something else)
+    for rel in sorted([*old.files, *old.others], reverse=True):
+        inode = old.others.get(rel) if rel in old.others else old.files[rel].inode()
+        if rel in changed or kept.get(rel) != inode:
+            os.unlink(f"{top}/{rel}")
+    for rel in sorted(old.dirs - wanted_dirs, key=lambda d: -d.count("/")):
+        remove_tree(f"{top}/{rel}")
+    for rel in sorted(wanted_dirs - old.dirs, key=lambda d: d.count("/")):
+        os.mkdir(f"{top}/{rel}")
+    # 2. link what stays, write what changed
+    for rel, inode in kept.items():
+        if old.files.get(rel) is not None and old.files[rel].inode() == inode:
+            continue
+        if old.others.get(rel) == inode:
+            continue
+        source, target = f"{base}/{rel}", f"{top}/{rel}"
         try:
             os.link(source, target, follow_symlinks=False)
         except OSError as exc:
@@ -361,22 +378,31 @@ def commit_outputs(
                 raise
             shutil.copy2(source, target, follow_symlinks=False)
             if rel in report.stamps:
-                info = os.lstat(target)
-                old = report.stamps[rel]
-                report.stamps[rel] = Stamp(info.st_size, info.st_mtime_ns, info.st_ino, old.hash)
-    if _exists(out_dir):
-        if _exchange(staging, out_dir):
-            _discard(staging)
-        else:
+                found = os.lstat(target)
+                report.stamps[rel] = report.stamps[rel]._replace(
+                    mtime_ns=found.st_mtime_ns, inode=found.st_ino
+                )
+    for rel in changed:
+        with open(f"{top}/{rel}", "xb") as handle:
+            handle.write(files[rel])
+            handle.flush()
+            found = os.fstat(handle.fileno())
+        report.written.append(rel)
+        report.stamps[rel] = Stamp(
+            found.st_size, found.st_mtime_ns, found.st_ino, content_hash(files[rel])
+        )
+    # 3. swap: the spare goes live, the live directory becomes the next spare
+    if _lstat(out_dir) is not None:
+        if not _exchange(spare, out_dir):
             previous_dir = sibling(out_dir, PREVIOUS)
             os.rename(out_dir, previous_dir)
-            os.rename(staging, out_dir)
-            _discard(previous_dir)
+            os.rename(spare, out_dir)
+            os.rename(previous_dir, spare)
     else:
-        os.rename(staging, out_dir)
+        os.rename(spare, out_dir)
     report.removed = stale
     report.committed = True
-    report.dirs = ["", *sorted(made)]
+    report.dirs = _dir_stamps(out_dir, _listings([*kept, *changed], wanted_dirs))
     return report
 
 
@@ -395,7 +421,7 @@ def check_committed(
     differ = [
         rel
         for rel in sorted(files)
-        if not _unchanged(f"{base}/{rel}", files[rel], tree.files.get(rel), None, 0)
+        if not _unchanged(f"{base}/{rel}", files[rel], _stat_of(tree.files.get(rel)), None, 0)
     ]
     stale = sorted(
         rel
