@@ -6,10 +6,15 @@
 ``GetUser.document`` is byte-identical to the document of ``GetUser`` in the build's
 artifact (both come from :func:`sodabuild.compose.document.compose`); ``.hash`` equals the
 artifact's ``hash`` and the persisted-query id (without its ``sha256:`` prefix).
+
+``GetUser.to_gql()`` is what the gql client library's own ``gql()`` returns for that
+document (gql 3.x: a ``DocumentNode``; gql 4.x: a ``GraphQLRequest``), for
+``gql.Client.execute``; gql is imported only then, sodabuild does not depend on it.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Any
 
@@ -71,6 +76,25 @@ class GraphQLDocument:
     def ast(self) -> Any:
         """The graphql-core ``DocumentNode`` of the composed document."""
         return self._composed.ast()
+
+    def to_gql(self) -> Any:
+        """This document as the installed gql client library's ``gql()`` returns it.
+
+        gql 3.x: a graphql-core ``DocumentNode``, for
+        ``client.execute(doc.to_gql(), variable_values=...)``; gql 4.x: a new
+        ``gql.GraphQLRequest`` each call, for ``client.execute(request)`` after setting
+        ``request.variable_values`` (or ``GraphQLRequest(doc.to_gql(), variable_values=...)``).
+        Either way gql executes exactly :attr:`document`. The object itself cannot be
+        passed to gql: gql 3.x requires a ``DocumentNode`` instance and gql 4.x a
+        ``GraphQLRequest``, and both define ``kind``/``document`` differently from this class.
+        """
+        try:
+            library = importlib.import_module("gql")
+        except ImportError as exc:
+            raise ImportError(
+                "GraphQLDocument.to_gql() needs the gql client library (pip install gql)"
+            ) from exc
+        return library.gql(self.document)
 
     def __str__(self) -> str:
         return self.document

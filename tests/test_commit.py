@@ -178,3 +178,21 @@ def test_a_failed_write_is_retried_not_replayed(example_workspace: Path) -> None
     second = run_cli("build", "-w", str(example_workspace))
     assert second.code == 0, second.stdout + second.stderr
     assert (generated / "artifact.json").is_file()
+
+
+def test_without_an_atomic_exchange_the_fallback_swaps_by_renames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where renameat2's exchange is missing (macOS, some file systems), three renames do
+    the swap: the same outputs, the old version kept as the spare, nothing left over."""
+    from sodabuild.write import commit
+
+    monkeypatch.setattr(commit, "_exchange", lambda a, b: False)
+    _commit(tmp_path, FILES)
+    changed = {**FILES, "artifact.json": b'{"a": 2}\n'}
+    for version in (changed, FILES, changed):
+        report = _commit(tmp_path, version)
+        assert report.committed  # type: ignore[attr-defined]
+        assert read_tree(tmp_path / "out") == version
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.sodabuild-spare", "out"]
+    assert read_tree(tmp_path / ".out.sodabuild-spare") == FILES

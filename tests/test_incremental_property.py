@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from sodabuild.emit.delta import diff, empty_artifact
 from sodabuild.emit.outputs import dumps
 from sodabuild.rules.load import load_rules
 from sodabuild.session.session import BuilderSession, ChangeSet
+from sodabuild.write.commit import is_commit_dir
 
 from .conftest import FIXTURES, REPO, read_tree
 
@@ -181,6 +183,20 @@ OPS = st.tuples(
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _rules_in_process() -> Iterator[None]:
+    """Rule evaluation in a forked, resource-limited child (tests/test_input_hardening.py)
+    gives the same rules as in-process; forking this test's large heap a thousand times
+    would cost minutes."""
+    before = os.environ.get("SODABUILD_RULES_IN_PROCESS")
+    os.environ["SODABUILD_RULES_IN_PROCESS"] = "1"
+    yield
+    if before is None:
+        del os.environ["SODABUILD_RULES_IN_PROCESS"]
+    else:
+        os.environ["SODABUILD_RULES_IN_PROCESS"] = before
+
+
 def artifacts(root: Path) -> dict[str, Any]:
     found = {}
     for project in ("small-app", "shared-lib"):
@@ -206,7 +222,11 @@ def observe(root: Path, result: Any) -> dict[str, Any]:
 def clean_build(root: Path, scratch: Path) -> dict[str, Any]:
     if scratch.exists():
         shutil.rmtree(scratch)
-    shutil.copytree(root, scratch, ignore=shutil.ignore_patterns("__generated__", ".cache"))
+    shutil.copytree(
+        root,
+        scratch,
+        ignore=shutil.ignore_patterns("__generated__", ".cache", ".*.sodabuild-spare"),
+    )
     workspace = load_workspace(scratch / "sodabuild.toml")
     result = build_workspace(workspace, load_rules(scratch, list(workspace.rule_dirs)))
     return observe(scratch, result)
@@ -225,7 +245,9 @@ def snapshot(root: Path) -> dict[str, bytes]:
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
         for p in root.rglob("*")
-        if p.is_file() and not {"__generated__", ".cache"} & set(p.relative_to(root).parts)
+        if p.is_file()
+        and not {"__generated__", ".cache"} & set(p.relative_to(root).parts)
+        and not any(is_commit_dir(part) for part in p.relative_to(root).parts)
     }
 
 

@@ -38,6 +38,7 @@ import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sodabuild.session.fingerprint import (
     COMMIT_SUFFIXES,
@@ -155,14 +156,21 @@ def recover(out_dir: Path) -> None:
             remove_tree(previous)
 
 
+_libc: Any = None
+
+
 def _exchange(a: Path, b: Path) -> bool:
     """Atomically swap two directory entries; False when the platform cannot."""
+    global _libc
     import ctypes
 
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
+    if _libc is None:
+        try:
+            _libc = ctypes.CDLL(None, use_errno=True)
+        except OSError:
+            _libc = False
+    renameat2 = getattr(_libc, "renameat2", None) if _libc else None
+    if renameat2 is None:
         return False
     result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
     if result == 0:
