@@ -26,7 +26,7 @@ import pytest
 from tests.conftest import REPO, generator, read_tree
 
 #: More trials for a longer run: SODABUILD_KILL_TRIALS=200 python -m pytest tests/test_commit_kill.py
-TRIALS = int(os.environ.get("SODABUILD_KILL_TRIALS", "24"))
+TRIALS = int(os.environ.get("SODABUILD_KILL_TRIALS", "16"))
 SPARE = ".__generated__.sodabuild-spare"
 #: After the commit has started: from "at once" (before the swap) to "long after".
 DELAYS = (0.0, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.05)
