@@ -28,8 +28,8 @@ from sodabuild.emit.delta import apply as apply_delta
 from sodabuild.emit.delta import diff, empty_artifact
 from sodabuild.emit.outputs import dumps
 from sodabuild.rules.load import load_rules
+from sodabuild.session.fingerprint import is_commit_dir
 from sodabuild.session.session import BuilderSession, ChangeSet
-from sodabuild.write.commit import is_commit_dir
 
 from .conftest import FIXTURES, REPO, read_tree
 

@@ -913,7 +913,6 @@ class _Build:
             if not staged.ok or not result.ok:
                 continue
             out_dir = self.root / project.out_dir
-            previous = self._previous_outputs(project.out_dir)
             if not staged.dirty:
                 if not self.check:
                     with suppress(OSError):  # a killed commit's leftovers
@@ -921,6 +920,7 @@ class _Build:
                 result.unchanged.extend(sorted(staged.files))
                 result.wrote = True
                 continue
+            previous = self._previous_outputs(project.out_dir)
             with self.timer.phase("write"):
                 if self.check:
                     result.stale.extend(

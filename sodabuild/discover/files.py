@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from sodabuild.diagnostics import Diagnostic, Severity
-from sodabuild.session.fingerprint import DirStamp, listing_hash
-from sodabuild.write.commit import is_commit_dir
+from sodabuild.session.fingerprint import DirStamp, is_commit_dir, listing_hash
 
 #: Directories no project ever wants scanned.
 ALWAYS_SKIPPED = frozenset({".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".ruff_cache"})

@@ -45,12 +45,13 @@ class DirStamp(NamedTuple):
 COMMIT_SUFFIXES = (".sodabuild-spare", ".sodabuild-prev")
 
 
+def is_commit_dir(name: str) -> bool:
+    """A commit's spare or previous version beside an out_dir (never a source)."""
+    return name.startswith(".") and name.endswith(COMMIT_SUFFIXES)
+
+
 def listing_hash(names: list[str], ignored: tuple[str, ...] = ()) -> str:
-    kept = sorted(
-        name
-        for name in names
-        if name not in ignored and not (name[:1] == "." and name.endswith(COMMIT_SUFFIXES))
-    )
+    kept = sorted(name for name in names if name not in ignored and not is_commit_dir(name))
     # names that are not UTF-8 come back from listdir with surrogate escapes
     return xxhash.xxh3_64_hexdigest("\0".join(kept).encode("utf-8", "surrogateescape"))
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from sodabuild.diagnostics import SodabuildError
+from sodabuild.session.fingerprint import is_commit_dir
 from sodabuild.session.session import BuilderSession, ChangeSet
-from sodabuild.write.commit import is_commit_dir
 
 #: Quiet time that ends a burst of events, and the longest a burst may delay a rebuild.
 #: inotify delivers an event ~0.2 ms after the write and an editor's save (write a temp

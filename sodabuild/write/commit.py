@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import shutil
 import stat
 from collections.abc import Iterable, Mapping
@@ -48,10 +47,9 @@ from sodabuild.session.fingerprint import (
     listing_hash,
     stat_matches,
 )
+from sodabuild.write.atomic import TEMP_PATTERN
 
 SPARE, PREVIOUS = COMMIT_SUFFIXES
-#: Temp files of the writer before out_dirs were committed whole (``.name.XXXXXXXX.tmp``).
-_LEGACY_TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -129,11 +127,6 @@ def remove_tree(path: Path | str) -> None:
         shutil.rmtree(path)
     else:
         os.unlink(path)
-
-
-def is_commit_dir(name: str) -> bool:
-    """A commit's spare or previous version beside an out_dir (never a source)."""
-    return name.startswith(".") and name.endswith(COMMIT_SUFFIXES)
 
 
 def has_leftovers(out_dir: str) -> bool:
@@ -260,6 +253,27 @@ def _owned(rel: str, chunk_dirs: Iterable[str]) -> bool:
     return rel.endswith(".json") and any(rel.startswith(d + "/") for d in chunk_dirs)
 
 
+def _stale(
+    names: Iterable[str],
+    files: Mapping[str, bytes],
+    chunk_dirs: tuple[str, ...],
+    previous: Mapping[str, Stamp],
+) -> list[str]:
+    """Entries of an out_dir a commit leaves out: outputs the last build wrote and this one
+    does not, chunk files no module produces, and temp files of an interrupted
+    ``atomic_write`` (the writer before out_dirs were committed whole)."""
+    return sorted(
+        rel
+        for rel in names
+        if rel not in files
+        and (
+            rel in previous
+            or _owned(rel, chunk_dirs)
+            or TEMP_PATTERN.match(rel.rsplit("/", 1)[-1]) is not None
+        )
+    )
+
+
 def _dir_stamps(top: Path, listings: Mapping[str, list[str]]) -> dict[str, DirStamp]:
     """Stamps of the directories below ``top`` whose listings are known (one stat each)."""
     stamps = {}
@@ -306,12 +320,10 @@ def commit_outputs(
     report = CommitReport()
     base = str(out_dir)
     changed: list[str] = []
-    live_stats: dict[str, os.stat_result] = {}
     for rel in sorted(files):
         found = _stat_of(live.files.get(rel))
         if _unchanged(f"{base}/{rel}", files[rel], found, previous.get(rel), recorded_ns):
             assert found is not None
-            live_stats[rel] = found
             report.unchanged.append(rel)
             stamp = previous.get(rel)
             if stamp is None or not stat_matches(stamp, found, recorded_ns):
@@ -323,14 +335,7 @@ def commit_outputs(
             changed.append(rel)
     produced_dirs = _ancestors(files)
     names = [*live.files, *live.others]
-    stale = sorted(
-        rel
-        for rel in names
-        if rel not in files
-        and (
-            rel in previous or _owned(rel, chunk_dirs) or _LEGACY_TEMP.match(rel.rsplit("/", 1)[-1])
-        )
-    )
+    stale = _stale(names, files, chunk_dirs, previous)
     # an entry in the way of a produced path (a file where a directory must be, or the
     # reverse) is replaced; it is not reported as removed output
     blocked = {rel for rel in names if rel in produced_dirs}
@@ -339,6 +344,9 @@ def commit_outputs(
             rel for rel in names if rel not in files and any(p in files for p in _parents(rel))
         )
     dropped = set(stale) | blocked
+    if not changed and not dropped:
+        report.dirs = _dir_stamps(out_dir, _listings(names, live.dirs)) if _lstat(out_dir) else {}
+        return report
     #: the next version: what each path should hold (bytes to write, or a live inode)
     kept = {rel: live.files[rel].inode() for rel in report.unchanged}
     kept.update(
@@ -350,9 +358,6 @@ def commit_outputs(
         (rel, ino) for rel, ino in live.others.items() if rel not in files and rel not in dropped
     )
     wanted_dirs = _ancestors([*kept, *changed])
-    if not changed and not dropped:
-        report.dirs = _dir_stamps(out_dir, _listings(names, live.dirs)) if _lstat(out_dir) else {}
-        return report
     spare = sibling(out_dir, SPARE)
     info = _lstat(spare)
     if info is not None and not stat.S_ISDIR(info.st_mode):
@@ -431,9 +436,4 @@ def check_committed(
         for rel in sorted(files)
         if not _unchanged(f"{base}/{rel}", files[rel], _stat_of(tree.files.get(rel)), None, 0)
     ]
-    stale = sorted(
-        rel
-        for rel in [*tree.files, *tree.others]
-        if rel not in files and (rel in previous or _owned(rel, chunk_dirs))
-    )
-    return differ + stale
+    return differ + _stale([*tree.files, *tree.others], files, chunk_dirs, previous)
