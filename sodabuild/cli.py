@@ -147,7 +147,7 @@ CacheDirOption = Annotated[
 
 
 def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
-    from sodabuild.build.summary import render
+    from sodabuild.engine.summary import render
 
     if as_json:
         _print_json(summary)
@@ -244,7 +244,7 @@ def build(
     if incremental and not show_cache and not profile:
         previous = _try_no_op(workspace, project, check, cache_dir, graph_filter)
         if previous is not None:
-            from sodabuild.build.summary import no_op_summary
+            from sodabuild.engine.summary import no_op_summary
 
             summary = no_op_summary(previous, time.perf_counter() - started, check)
             if write_delta is not None:
@@ -259,7 +259,7 @@ def build(
             _print_summary(summary, as_json)
             raise typer.Exit(EXIT_OK if summary["ok"] else EXIT_SOURCE_ERRORS)
 
-    from sodabuild.build.summary import build_summary
+    from sodabuild.engine.summary import build_summary
     from sodabuild.session.session import BuilderSession
     from sodabuild.session.store import cache_lock
 

@@ -71,7 +71,7 @@ def example_workspace(tmp_path: Path) -> Path:
 def copy_example_workspace(target: Path) -> Path:
     """Copy the bundled example workspace (fixtures + workspace file) to ``target``."""
     (target / "fixtures").mkdir(parents=True)
-    for name in ("small-app", "shared-lib"):
+    for name in ("small-app", "shared-lib", "gql-app"):
         shutil.copytree(
             FIXTURES / name,
             target / "fixtures" / name,

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from sodabuild.build import build_workspace
 from sodabuild.config import load_workspace
+from sodabuild.engine import build_workspace
 from sodabuild.rules.load import load_rules
 
 from .conftest import read_tree, run_cli
@@ -36,9 +36,15 @@ def test_example_build_json_summary(example_workspace: Path) -> None:
     summary = run.json()
     assert summary["ok"] is True
     by_name = {p["name"]: p for p in summary["projects"]}
-    assert set(by_name) == set(PROJECTS)
+    assert set(by_name) == {*PROJECTS, "gql-app"}
     for name, project in by_name.items():
-        assert project["diagnostics"] == []
+        if name == "gql-app":  # real gql-library code: one document is built at run time
+            assert [d["code"] for d in project["diagnostics"]] == ["GQL_DYNAMIC"]
+            assert project["dynamic_documents"] == 1
+        else:
+            assert project["diagnostics"] == []
+            assert project["dynamic_documents"] == 0
+        assert project["documents"] == project["elements"] + project["dynamic_documents"]
         assert project["elements"] > 0 and project["modules"] > 0
         for kind in ("artifact", "manifest", "chunks"):
             assert (example_workspace / project["outputs"][kind]).exists(), (name, kind)

@@ -12,8 +12,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sodabuild.build import build_workspace
 from sodabuild.config import load_workspace
+from sodabuild.engine import build_workspace
 from sodabuild.rules.load import load_rules
 
 SCHEMA = """

@@ -65,6 +65,9 @@ gql_modules = ["mygql", "gql"]
 # 1 [workspace], 2 name, 3 blank, 4 [[projects]], 5 name, 6 root.
 MINIMAL = '[workspace]\nname = "w"\n\n[[projects]]\nname = "a"\nroot = "apps/a"\n'
 
+#: The default extension map's GraphQL-file entries.
+GRAPHQL_FILES = {".gql": "graphql", ".graphql": "graphql"}
+
 
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,8 +139,15 @@ def test_inline_keys_merge_with_project_file(demo: Path) -> None:
             "local": "apps/app/src/local",
             "shared": "apps/app/vendor/shared",
         },
-        "extensions": {".py": "python", ".pyi": "python", ".pyw": "python"},
+        "extensions": {
+            ".gql": "graphql",
+            ".graphql": "graphql",
+            ".py": "python",
+            ".pyi": "python",
+            ".pyw": "python",
+        },
         "plugins": {"graphql": {"gql_modules": ["mygql", "gql"]}},
+        "fragments": "both",
     }
     assert set(hashes) == HASH_KEYS
     assert app.graphql_options().gql_modules == ["mygql", "gql"]
@@ -154,7 +164,7 @@ def test_project_without_file_gets_defaults(demo: Path) -> None:
     assert core.out_dir == "libs/core/__generated__"
     assert core.rules == ("graphql",)
     assert core.aliases == {"core": "libs/core/core", "shared": "libs/core/shared"}
-    assert core.extensions == {".py": "python", ".pyi": "python"}
+    assert core.extensions == {**GRAPHQL_FILES, ".py": "python", ".pyi": "python"}
     assert core.plugins == {"graphql": {"gql_modules": ["sodabuild.graphql"]}}
     assert core.graphql_options().gql_modules == ["sodabuild.graphql"]
     assert core.graphql_options().manifest_format == "apollo"
@@ -163,7 +173,7 @@ def test_project_without_file_gets_defaults(demo: Path) -> None:
 def test_minimal_workspace_defaults(tmp_path: Path) -> None:
     resolved = load_workspace(make_workspace(tmp_path))
     project = resolved.project("a")
-    assert project.extensions == {".py": "python"}
+    assert project.extensions == {**GRAPHQL_FILES, ".py": "python"}
     assert project.plugins == {}
     assert project.aliases == {}
     assert project.graphql_options().gql_modules == ["sodabuild.graphql", "gql"]
@@ -712,6 +722,7 @@ def test_config_schema_lists_the_config_keys() -> None:
         "source_roots",
         "out_dir",
         "rules",
+        "fragments",
     ]
     assert set(schema["x-plugins"]) == {"graphql"}
     assert set(schema["x-plugins"]["graphql"]["properties"]) == {"gql_modules", "manifest_format"}
@@ -751,7 +762,7 @@ def test_cli_config_show_json(example_workspace: Path) -> None:
     assert "root" not in data
     assert data["name"] == "example"
     assert data["file"] == "sodabuild.toml"
-    assert [p["name"] for p in data["projects"]] == ["shared-lib", "small-app"]
+    assert [p["name"] for p in data["projects"]] == ["shared-lib", "small-app", "gql-app"]
     for project in data["projects"]:
         assert set(project["hashes"]) == HASH_KEYS
         assert project["root"] == f"fixtures/{project['name']}"
@@ -766,7 +777,7 @@ def test_cli_config_show_toml(example_workspace: Path) -> None:
     assert result.code == 0, result.stderr
     data = tomllib.loads(result.stdout)
     assert data["name"] == "example"
-    assert [p["name"] for p in data["projects"]] == ["shared-lib", "small-app"]
+    assert [p["name"] for p in data["projects"]] == ["shared-lib", "small-app", "gql-app"]
     assert all(set(p["hashes"]) == HASH_KEYS for p in data["projects"])
     assert data["projects"][1]["include"] == ["app/**/*.py"]
 

@@ -63,6 +63,16 @@ RULE = Rule(
 )
 
 
+def first_of_each(operations: list[Element]) -> list[Element]:
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for element in operations:
+        if (element.name, element.hash) not in seen:
+            seen.add((element.name, element.hash))
+            kept.append(element)
+    return kept
+
+
 def fresh(found: list[Element]) -> dict[str, bytes]:
     """What the outputs are, by the reference (plain dumps of each structure)."""
     ordered = unique(found)
@@ -79,10 +89,15 @@ def fresh(found: list[Element]) -> dict[str, bytes]:
             {
                 "format": "apollo-persisted-query-manifest",
                 "version": 1,
+                # one entry per (name, document): the same operation reached twice is
+                # listed once (the first by id)
                 "operations": [
                     operation_entry(e)
-                    for e in sorted(
-                        (e for e in ordered if e.kind == "operation"), key=lambda e: (e.name, e.id)
+                    for e in first_of_each(
+                        sorted(
+                            (e for e in ordered if e.kind == "operation"),
+                            key=lambda e: (e.name, e.id),
+                        )
                     )
                 ],
             }

@@ -219,7 +219,7 @@ def _alarm(_signum: int, _frame: Any) -> None:
 
 def build_in_process(root: Path) -> list[Diagnostic]:
     """Build like the CLI does; the diagnostics of a SodabuildError or of the build."""
-    from sodabuild.build.summary import build_summary
+    from sodabuild.engine.summary import build_summary
     from sodabuild.session.session import BuilderSession
 
     previous = signal.signal(signal.SIGALRM, _alarm)

@@ -3,7 +3,10 @@
 Edits: a fragment or operation changes, a field is added and removed again, definitions
 are added to and dropped from a file (a duplicate operation name included), modules are
 added, deleted and renamed, an import breaks and is fixed, a file breaks and is fixed, the
-schema changes (and breaks), a plugin option and a rule file change. After every step the
+schema changes (and breaks), a plugin option and a rule file change; in the gql-library
+style project, a fragment constant that other modules import and splice changes (and
+breaks validation), a constant becomes dynamic and static again, a fragment in a .graphql
+file that others find by name changes, and a second fragment of the same name appears. After every step the
 warm session's outputs and diagnostics, and those of a fresh session that starts from the
 persisted cache (a new process, in effect), are compared with a clean build of a copy of
 the same tree.
@@ -22,11 +25,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sodabuild.build import build_workspace
 from sodabuild.config import load_workspace
 from sodabuild.emit.delta import apply as apply_delta
 from sodabuild.emit.delta import diff, empty_artifact
 from sodabuild.emit.outputs import dumps
+from sodabuild.engine import build_workspace
 from sodabuild.rules.load import load_rules
 from sodabuild.session.fingerprint import is_commit_dir
 from sodabuild.session.session import BuilderSession, ChangeSet
@@ -55,7 +58,7 @@ rule(
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("template") / "ws"
-    for name in ("small-app", "shared-lib"):
+    for name in ("small-app", "shared-lib", "gql-app"):
         shutil.copytree(
             FIXTURES / name,
             root / "fixtures" / name,
@@ -84,6 +87,7 @@ def toggle(path: Path, old: str, new: str) -> None:
 
 def apply(root: Path, op: tuple[str, int], originals: dict[Path, str]) -> None:
     kind, n = op
+    gql_app = root / "fixtures" / "gql-app" / "ghclient"
     files = gql_files(root)
     app = root / APP / "app"
     if kind == "typename" and files:
@@ -152,6 +156,22 @@ def apply(root: Path, op: tuple[str, int], originals: dict[Path, str]) -> None:
             'gql_modules = ["sodabuild.graphql", "gql"]',
             'gql_modules = ["sodabuild.graphql"]',
         )
+    elif kind == "constant":  # a spliced fragment constant, imported by other modules
+        toggle(gql_app / "fragments.py", "  login\n  name\n", "  login\n  name\n  bio\n")
+    elif kind == "constant_invalid":
+        toggle(gql_app / "fragments.py", "  hasNextPage\n", "  hasNextPages\n")
+    elif kind == "constant_dynamic":
+        toggle(
+            gql_app / "queries.py", "    + PAGE_INFO_FIELDS\n", "    + PAGE_INFO_FIELDS.format()\n"
+        )
+    elif kind == "graphql_file":
+        toggle(gql_app / "graphql" / "fragments.graphql", "  login\n", "  login\n  __typename\n")
+    elif kind == "fragment_twice":
+        extra = gql_app / "graphql" / "more.graphql"
+        if extra.exists():
+            extra.unlink()
+        else:
+            extra.write_text("fragment ActorFields on Actor {\n  login\n}\n")
     elif kind == "rule":
         rule = root / "rules-local" / "local.star"
         if n % 2:
@@ -178,6 +198,12 @@ OPS = st.tuples(
             "schema_break",
             "plugin",
             "rule",
+            "constant",
+            "constant",
+            "constant_invalid",
+            "constant_dynamic",
+            "graphql_file",
+            "fragment_twice",
         ]
     ),
     st.integers(0, 50),
@@ -200,7 +226,7 @@ def _rules_in_process() -> Iterator[None]:
 
 def artifacts(root: Path) -> dict[str, Any]:
     found = {}
-    for project in ("small-app", "shared-lib"):
+    for project in ("small-app", "shared-lib", "gql-app"):
         path = root / "fixtures" / project / "__generated__" / "artifact.json"
         if path.exists():
             found[project] = json.loads(path.read_bytes())

@@ -92,9 +92,9 @@ def test_builtin_rule_loads(tmp_path: Path) -> None:
         ("manifest", "persisted-queries.json", "apollo"),
     ]
     assert rule.output("artifact") == Output(kind="artifact", path="artifact.json")
-    assert rule.discovery.include == ("**/*.py",)
+    assert rule.discovery.include == ("**/*.py", "**/*.graphql", "**/*.gql")
     assert "**/__generated__/**" in rule.discovery.exclude
-    assert rule.discovery.scanner == "python"
+    assert rule.discovery.scanners == ("python", "graphql")
     assert rule.discovery.prefilter == "gql"
     assert rule.pruning.kinds == ()
     assert rule.pruning.depth is None
@@ -245,7 +245,7 @@ def test_invalid_call_inside_a_loaded_function_points_at_the_loaded_file(tmp_pat
         pytest.param(
             '\n\ndiscovery(scanner = "ruby")\n',
             3,
-            "scanner: Input should be 'python'",
+            "Value error, unknown scanner 'ruby'; the scanners are 'python', 'graphql'",
             id="scanner",
         ),
         pytest.param(
@@ -360,10 +360,10 @@ def test_cli_rules_list(rule_workspace: Path) -> None:
         f"graphql  ({BUILTIN_FILE}:{builtin_line()})",
     ]
     assert "    mine" in lines
-    assert "    include: **/*.py  outputs: artifact:out.json" in lines
+    assert "    include: **/*.py, **/*.graphql, **/*.gql  outputs: artifact:out.json" in lines
     assert (
-        "    include: **/*.py  outputs: chunks:chunks, artifact:artifact.json, "
-        "manifest:persisted-queries.json"
+        "    include: **/*.py, **/*.graphql, **/*.gql  outputs: chunks:chunks, "
+        "artifact:artifact.json, manifest:persisted-queries.json"
     ) in lines
 
 

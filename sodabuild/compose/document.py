@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
 
 from graphql import (
@@ -175,9 +175,16 @@ def document_hash(document: str) -> str:
 
 
 def parse_definition(
-    text: str, source_name: str, identity: Hashable
+    text: str,
+    source_name: str,
+    identity: Hashable,
+    origin: Callable[[Node], Hashable | None] | None = None,
 ) -> tuple[Parsed | None, list[Problem]]:
-    """Parse a gql() string (raises GraphQLError on syntax errors) and check its shape."""
+    """Parse a gql() string (raises GraphQLError on syntax errors) and check its shape.
+
+    ``origin`` gives where a local fragment is written (file, line, column): two documents
+    that splice the same fragment text then hold the same fragment, not two of one name.
+    """
     source = Source(text, source_name)
     document = parse_bounded(source)
     operations: list[OperationDefinitionNode] = []
@@ -242,7 +249,13 @@ def parse_definition(
     if problems:
         return None, problems
     locals_ = tuple(
-        Piece(node.name.value, (identity, node.name.value), print_ast(node), node, None)
+        Piece(
+            node.name.value,
+            (origin(node) if origin is not None else None) or (identity, node.name.value),
+            print_ast(node),
+            node,
+            None,
+        )
         for node in local_nodes
     )
     spreads: list[FragmentSpreadNode] = []

@@ -333,6 +333,7 @@ def slice_hashes(
                 "source_roots": project.source_roots,
                 "aliases": project.aliases,
                 "projects": workspace_projects,
+                "fragments": project.fragments,
             }
         ),
         "codegen": _hash(
@@ -692,6 +693,7 @@ def load_workspace(workspace_file: Path) -> ResolvedWorkspace:
                 sorted({**DEFAULT_EXTENSIONS, **workspace.extensions, **parsed.extensions}.items())
             ),
             plugins=plugins,
+            fragments=merged.fragments or "both",
         )
         workspace_projects.append(
             {"name": resolved.name, "root": resolved.root, "source_roots": resolved.source_roots}

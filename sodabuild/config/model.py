@@ -18,8 +18,10 @@ ModulePrefix = Annotated[
 Suffix = Annotated[str, StringConstraints(pattern=r"^\.[A-Za-z0-9_.\-]+$")]
 
 #: Scanners sodabuild ships, by name (the values of ``[extensions]``).
-SCANNERS: tuple[str, ...] = ("python",)
-DEFAULT_EXTENSIONS: dict[str, str] = {".py": "python"}
+SCANNERS: tuple[str, ...] = ("python", "graphql")
+DEFAULT_EXTENSIONS: dict[str, str] = {".py": "python", ".graphql": "graphql", ".gql": "graphql"}
+#: How a fragment spread finds its fragment (``fragments`` project key).
+FragmentResolution = Literal["imports", "names", "both"]
 DEFAULT_GQL_MODULES: tuple[str, ...] = ("sodabuild.graphql", "gql")
 #: Largest input file read by default (``[workspace] max_file_bytes``): 16 MiB.
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -72,9 +74,23 @@ class ProjectSettings(_Strict):
         None,
         description="Names of the rules this project uses (default: the built-in graphql rule).",
     )
+    fragments: FragmentResolution | None = Field(
+        None,
+        description='How a fragment spread finds its fragment: "imports" (passed to gql() or '
+        'defined in the same document), "names" (by name among the project\'s fragments) or '
+        '"both" (default: a passed argument wins, otherwise by name).',
+    )
 
 
-PROJECT_KEYS: tuple[str, ...] = ("schema", "include", "exclude", "source_roots", "out_dir", "rules")
+PROJECT_KEYS: tuple[str, ...] = (
+    "schema",
+    "include",
+    "exclude",
+    "source_roots",
+    "out_dir",
+    "rules",
+    "fragments",
+)
 
 
 class ProjectEntry(ProjectSettings):
@@ -104,7 +120,7 @@ class _Shared(_Strict):
     aliases: dict[ModulePrefix, NonEmpty] = Field(
         default_factory=dict, description="Python module prefix -> directory."
     )
-    extensions: dict[Suffix, Literal["python"]] = Field(
+    extensions: dict[Suffix, Literal["python", "graphql"]] = Field(
         default_factory=dict, description="File suffix -> scanner name."
     )
     plugins: dict[str, dict[str, Any]] = Field(
@@ -140,6 +156,7 @@ class ResolvedProject(_Strict):
     aliases: dict[str, str]
     extensions: dict[str, str]
     plugins: dict[str, dict[str, Any]]
+    fragments: FragmentResolution = "both"
     hashes: dict[str, str] = Field(default_factory=dict)
 
     def graphql_options(self) -> GraphQLPluginOptions:

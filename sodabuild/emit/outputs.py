@@ -159,6 +159,19 @@ def _operations(elements: list[Element]) -> list[Element]:
     return sorted((e for e in elements if e.kind == "operation"), key=lambda e: (e.name, e.id))
 
 
+def _distinct(operations: list[Element]) -> list[Element]:
+    """One manifest entry per (name, document): the same operation reached from two places
+    (a marked string also passed to gql(), variants that agree) is listed once."""
+    kept: list[Element] = []
+    seen: set[tuple[str, str]] = set()
+    for element in operations:
+        key = (element.name, element.hash)
+        if key not in seen:
+            seen.add(key)
+            kept.append(element)
+    return kept
+
+
 def artifact(project: str, schema_hash: str, elements: list[Element]) -> bytes:
     """The artifact: every element by canonical id (``elements`` sorted by id)."""
     return _artifact(project, schema_hash, [element_text(e) for e in elements])
@@ -166,7 +179,7 @@ def artifact(project: str, schema_hash: str, elements: list[Element]) -> bytes:
 
 def manifest(elements: list[Element]) -> bytes:
     """Apollo's persisted-query manifest: operations only, id = sha256 hex of the body."""
-    return _manifest([operation_text(e) for e in _operations(elements)])
+    return _manifest([operation_text(e) for e in _distinct(_operations(elements))])
 
 
 def chunk(module: str, elements: list[Element]) -> bytes:
@@ -280,7 +293,7 @@ class Assembler:
                 texts = [self._texts[key] for key in self._ids]
                 files[output.path] = _artifact(self.project, schema_hash, texts)
             elif output.kind == "manifest":
-                operations = [self._operation_text(e) for e in self._operations]
+                operations = [self._operation_text(e) for e in _distinct(self._operations)]
                 files[output.path] = _manifest(operations)
             else:
                 chunks_dir = output.path

@@ -33,6 +33,14 @@ class ModRef:
 
 
 @dataclass(frozen=True, slots=True)
+class ConstRef:
+    """A module-level name bound once to a string-like value (``ModuleScan.constants``)."""
+
+    path: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Unresolved:
     """A name that leads nowhere; ``diagnostic`` is None when the root cause is elsewhere."""
 
@@ -40,7 +48,7 @@ class Unresolved:
     diagnostic: Diagnostic | None = None
 
 
-Target = DefRef | ModRef | Unresolved
+Target = DefRef | ModRef | ConstRef | Unresolved
 
 
 class ModuleResolver:
@@ -208,6 +216,8 @@ class NameResolver:
             return DefRef(path, name)
         if isinstance(binding, ImportBinding):
             return self._import(path, binding)
+        if name in scan.constants:
+            return ConstRef(path, name)
         if name in scan.other_names:
             return Unresolved("not_definition")
         for star in scan.star_imports:

@@ -15,14 +15,36 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
+#: The scanners a rule can declare (``[extensions]`` maps file suffixes to them).
+ScannerName = Literal["python", "graphql"]
+SCANNER_NAMES: tuple[str, ...] = ("python", "graphql")
+
+
 class Discovery(_Frozen):
-    """Which files a rule reads and how: globs relative to the project root, and a scanner."""
+    """Which files a rule reads and how: globs relative to the project root, and the
+    scanners that read them (each file goes to the scanner its suffix maps to)."""
 
     include: tuple[str, ...] = ("**/*.py",)
     exclude: tuple[str, ...] = ()
-    scanner: Literal["python"] = "python"
-    #: Bytes a file must contain to be parsed for definitions (the cheap pre-filter).
+    scanners: tuple[ScannerName, ...] = Field(("python",), min_length=1)
+    #: Bytes a Python file must contain to be parsed for definitions (the cheap pre-filter;
+    #: a ``# language=GraphQL`` mark passes it too).
     prefilter: str = "gql"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_scanner(cls, values: Any) -> Any:
+        """``scanner = "python"`` is short for ``scanners = ["python"]``."""
+        if isinstance(values, dict) and "scanner" in values:
+            if "scanners" in values:
+                raise ValueError("give either scanner or scanners, not both")
+            scanner = values["scanner"]
+            if scanner not in SCANNER_NAMES:
+                known = ", ".join(repr(name) for name in SCANNER_NAMES)
+                raise ValueError(f"unknown scanner {scanner!r}; the scanners are {known}")
+            values = {k: v for k, v in values.items() if k != "scanner"}
+            values["scanners"] = (scanner,)
+        return values
 
 
 class PruningFilter(_Frozen):

@@ -11,9 +11,39 @@ from __future__ import annotations
 import ast
 import bisect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sodabuild.diagnostics import Diagnostic, Severity
+from sodabuild.scan.expressions import (
+    NESTED_SCOPES,
+    IrBuilder,
+    Scope,
+    callee,
+    class_scope,
+    collect,
+    function_scope,
+    string_tokens,
+)
+from sodabuild.scan.static import (
+    Concat,
+    Dynamic,
+    Expr,
+    Field,
+    Format,
+    Lit,
+    Method,
+    NotStatic,
+    Percent,
+    Ref,
+    evaluate,
+    joined,
+    local_lookup,
+    variants,
+)
+
+#: Most variants built for one document (each conditional multiplies them).
+MAX_VARIANTS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +96,25 @@ class FragmentArg:
 
 @dataclass(frozen=True, slots=True)
 class GqlDefinition:
-    """``Name = gql("<source>", *fragment args)`` at module level."""
+    """A GraphQL document the scanner found: a ``gql()`` call anywhere in the module, a
+    string marked ``# language=GraphQL``, or a definition of a ``.graphql`` file.
+
+    ``name`` is its id in the module: the module-level name it is bound to
+    (``X = gql(...)``), else ``<scope>.<label>`` (enclosing classes and functions, then the
+    operation or fragment name, else the assigned name), with ``~2``, ``~3``... on a clash.
+    ``expr`` is the document as static-string IR (``scan.static``); ``variant`` numbers
+    the variants of one call's conditionals (0: no conditional), ``call`` the call.
+    """
 
     name: str
     line: int
     column: int
-    source: str
-    position: StringPosition
+    expr: Expr
     args: tuple[FragmentArg, ...]
+    kind: str = "call"  # "call" | "marked" | "file"
+    binding: str | None = None
+    call: int = 0
+    variant: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +129,12 @@ class ModuleScan:
     other_names: frozenset[str] = frozenset()
     diagnostics: tuple[Diagnostic, ...] = ()
     parsed: bool = True
+    #: Module-level names (and ``Class.attr``) bound once to a string-like expression.
+    constants: dict[str, Expr] = field(default_factory=dict, compare=False, repr=False)
     _by_name: dict[str, ImportBinding | GqlDefinition] = field(
         default_factory=dict, compare=False, repr=False
     )
+    _by_id: dict[str, GqlDefinition] = field(default_factory=dict, compare=False, repr=False)
 
     def bound_names(self) -> frozenset[str]:
         """Every module-level name bound in the module."""
@@ -100,17 +144,11 @@ class ModuleScan:
         """What a module-level name is bound to (the last binding wins, as in Python)."""
         return self._by_name.get(name)
 
-
-_SCOPES = (
-    ast.FunctionDef,
-    ast.AsyncFunctionDef,
-    ast.ClassDef,
-    ast.Lambda,
-    ast.ListComp,
-    ast.SetComp,
-    ast.DictComp,
-    ast.GeneratorExp,
-)
+    def definition(self, name: str) -> GqlDefinition | None:
+        """The definition whose id in the module is ``name``."""
+        if not self._by_id and self.definitions:
+            self._by_id.update((d.name, d) for d in self.definitions)
+        return self._by_id.get(name)
 
 
 def _stored_names(node: ast.AST) -> list[str]:
@@ -126,7 +164,11 @@ def _stored_names(node: ast.AST) -> list[str]:
             continue
         elif isinstance(current, ast.alias):
             names.append((current.asname or current.name).split(".")[0])
-        if current is not node and isinstance(current, _SCOPES):
+        elif isinstance(current, ast.MatchAs | ast.MatchStar) and current.name:
+            names.append(current.name)
+        elif isinstance(current, ast.MatchMapping) and current.rest:
+            names.append(current.rest)
+        if current is not node and isinstance(current, NESTED_SCOPES):
             continue
         stack.extend(ast.iter_child_nodes(current))
     return names
@@ -139,6 +181,7 @@ def _char_column(line_text: bytes, byte_offset: int) -> int:
 
 _LEAD_BYTE = re.compile(rb"[\xc0-\xff]")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_BYTE_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -176,7 +219,7 @@ class _Scanner:
         self.path = path
         # Python accepts a UTF-8 BOM; editors count columns after it
         self.data = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
-        self.lines = data.split(b"\n")
+        self.lines = _BYTE_LINE_BREAK.split(self.data)
         self.columns = _ByteColumns(self.lines)
         #: The decoded text, its line starts (as ``ast`` counts lines) and their bytes: made
         #: once per file, so locating each string costs no re-split of the file.
@@ -192,6 +235,13 @@ class _Scanner:
         self.by_name: dict[str, ImportBinding | GqlDefinition] = {}
         #: Callee spellings that mean the gql function, e.g. ("gql",), ("sg", "gql").
         self.gql_callees: set[tuple[str, ...]] = set()
+        self.dedent_callees: set[tuple[str, ...]] = set()
+        self.calls = 0
+        self.ids: set[str] = set()
+        #: Names of module-level ``X = gql(...)`` bindings, each kept for its first call.
+        self.reserved: set[str] = set()
+        self.marked_lines: set[int] = set()
+        self.comment_lines: set[int] = set()
 
     def column(self, line: int, byte_offset: int) -> int:
         if 0 < line <= len(self.lines):
@@ -258,6 +308,28 @@ class _Scanner:
                 statements.extend(self.top_level(statement.body))
         return statements
 
+    def note_callees(self, statement: ast.Import | ast.ImportFrom) -> None:
+        """The spellings of the gql function and of ``textwrap.dedent`` an import makes."""
+        if isinstance(statement, ast.Import):
+            for alias in statement.names:
+                parts = (alias.asname,) if alias.asname else tuple(alias.name.split("."))
+                if alias.name in self.gql_modules:
+                    self.gql_callees.add((*parts, "gql"))
+                if alias.name == "textwrap":
+                    self.dedent_callees.add((*parts, "dedent"))
+            return
+        module = statement.module or ""
+        if statement.level:
+            return
+        for alias in statement.names:
+            name = alias.asname or alias.name
+            if alias.name == "gql" and module in self.gql_modules:
+                self.gql_callees.add((name,))
+            if f"{module}.{alias.name}" in self.gql_modules:
+                self.gql_callees.add((name, "gql"))
+            if module == "textwrap" and alias.name == "dedent":
+                self.dedent_callees.add((name,))
+
     def record_import(self, statement: ast.Import | ast.ImportFrom) -> None:
         line, column = self.at(statement)
         if isinstance(statement, ast.Import):
@@ -321,42 +393,101 @@ class _Scanner:
 
     # -- gql calls ------------------------------------------------------------------------
 
-    def callee(self, node: ast.expr) -> tuple[str, ...] | None:
-        parts: list[str] = []
-        while isinstance(node, ast.Attribute):
-            parts.append(node.attr)
-            node = node.value
-        if isinstance(node, ast.Name):
-            parts.append(node.id)
-            return tuple(reversed(parts))
-        return None
-
     def is_gql_call(self, node: ast.AST) -> bool:
         return (
             isinstance(node, ast.Call)
             and bool(self.gql_callees)
-            and self.callee(node.func) in self.gql_callees
+            and callee(node.func) in self.gql_callees
         )
 
-    def string_position(self, node: ast.Constant, value: str) -> StringPosition:
+    # -- strings ----------------------------------------------------------------------
+
+    def offset_position(self, node: ast.AST, segment: str, offset: int) -> tuple[int, int]:
+        """Host (line, column) of character ``offset`` of ``node``'s source segment."""
         line, column = self.at(node)
-        segment = self.source_segment(node)
-        if segment is None:
-            return StringPosition(line, column, False)
+        newlines = segment.count("\n", 0, offset)
+        if not newlines:
+            return line, column + offset
+        return line + newlines, offset - segment.rfind("\n", 0, offset)
+
+    def literal_at(self, text: str, value: str, line: int, column: int) -> Lit:
+        """The IR of one string token ``text`` (prefix and quotes included) at (line,
+        column): exact when its body spells ``value`` character for character."""
         prefix_length = 0
-        while prefix_length < len(segment) and segment[prefix_length] in "rRuU":
+        while prefix_length < len(text) and text[prefix_length] in "rRuUbB":
             prefix_length += 1
-        rest = segment[prefix_length:]
+        rest = text[prefix_length:]
         for quote in ('"""', "'''", '"', "'"):
             if rest.startswith(quote) and rest.endswith(quote) and len(rest) >= 2 * len(quote):
                 body = rest[len(quote) : len(rest) - len(quote)]
                 # CRLF files: the value has "\n" where the source has "\r\n"; lines and
                 # columns still correspond one to one
                 exact = body == value or body.replace("\r\n", "\n") == value
-                return StringPosition(line, column + prefix_length + len(quote), exact)
-        return StringPosition(line, column, False)
+                return Lit(value, line, column + prefix_length + len(quote), exact)
+        return Lit(value, line, column, False)
 
-    def definition(self, name: str, target: ast.expr, call: ast.Call) -> GqlDefinition | None:
+    def literal(self, node: ast.Constant) -> Expr:
+        value = node.value
+        assert isinstance(value, str)
+        line, column = self.at(node)
+        segment = self.source_segment(node)
+        if segment is None:
+            return Lit(value, line, column, False)
+        single = self.literal_at(segment, value, line, column)
+        if single.exact:
+            return single
+        tokens = string_tokens(segment)  # implicit concatenation: locate each part
+        if tokens is None or len(tokens) < 2:
+            return single
+        parts: list[Lit] = []
+        for line_offset, column_offset, token in tokens:
+            try:
+                part = ast.literal_eval(token)
+            except (ValueError, SyntaxError):
+                return single
+            if not isinstance(part, str):
+                return single
+            at_line = line + line_offset
+            at_column = column + column_offset if not line_offset else column_offset + 1
+            parts.append(self.literal_at(token, part, at_line, at_column))
+        if "".join(p.value for p in parts) != value:
+            return single
+        return Concat(tuple(parts))
+
+    def fstring(self, node: ast.JoinedStr, build: Callable[[ast.expr], Expr]) -> Expr:
+        """An f-string: literal runs located in the source, fields built by ``build``."""
+        line, column = self.at(node)
+        segment = self.source_segment(node)
+        located = _fstring_runs(segment) if segment is not None else None
+        items: list[Expr] = []
+        runs = iter(located or ())
+        for value in node.values:
+            run = next(runs, None) if located is not None else None
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                if run is not None and run[0] == "literal" and segment is not None:
+                    at_line, at_column = self.offset_position(node, segment, run[1])
+                    raw = segment[run[1] : run[2]]
+                    items.append(Lit(value.value, at_line, at_column, raw == value.value))
+                else:
+                    located = None
+                    items.append(Lit(value.value, line, column, False))
+            elif isinstance(value, ast.FormattedValue):
+                if run is not None and run[0] == "field" and segment is not None:
+                    at_line, at_column = self.offset_position(node, segment, run[1])
+                else:
+                    located = None
+                    at_line, at_column = line, column
+                spec: Expr | None = None
+                if isinstance(value.format_spec, ast.JoinedStr):
+                    spec = _loose_fstring(value.format_spec, build, at_line, at_column)
+                conversion = chr(value.conversion) if value.conversion > 0 else ""
+                items.append(Field(build(value.value), conversion, spec, at_line, at_column))
+        return Concat(tuple(items))
+
+    # -- definitions ----------------------------------------------------------------------
+
+    def fragment_args(self, call: ast.Call) -> tuple[FragmentArg, ...] | None:
+        """The fragment arguments of a gql() call (None after reporting a bad one)."""
         if call.keywords:
             self.diag(
                 "GQL_ARG_INVALID",
@@ -365,23 +496,10 @@ class _Scanner:
                 hint='pass fragments positionally: gql("...", FragmentA, FragmentB)',
             )
             return None
-        if not call.args:
-            self.diag("GQL_NON_LITERAL", "gql() needs a GraphQL string as first argument", call)
-            return None
-        first = call.args[0]
-        if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
-            self.diag(
-                "GQL_NON_LITERAL",
-                "the first argument of gql() must be a plain string literal",
-                first,
-                hint="write the document inline; f-strings, variables and concatenation "
-                "cannot be analysed at build time",
-            )
-            return None
         args: list[FragmentArg] = []
         ok = True
         for arg in call.args[1:]:
-            parts = self.callee(arg)
+            parts = callee(arg)
             if parts is None or isinstance(arg, ast.Starred):
                 self.diag(
                     "GQL_ARG_INVALID",
@@ -393,32 +511,189 @@ class _Scanner:
                 continue
             line, column = self.at(arg)
             args.append(FragmentArg(parts, line, column))
-        if not ok:
-            return None
-        line, column = self.at(target)
-        source = first.value
-        position = self.string_position(first, source)
-        surrogate = _SURROGATE.search(source)
-        if surrogate is not None:
-            # Not Unicode: no output could hold it (UTF-8, JSON). Reported here, and the
-            # definition goes on with U+FFFD so its users are not blamed.
-            before = source[: surrogate.start()]
-            at_line, at_column = position.map(
-                before.count("\n") + 1, surrogate.start() - before.rfind("\n")
-            )
-            self.diagnostics.append(
-                Diagnostic(
-                    "GQL_SYNTAX",
-                    f"GraphQL syntax: lone surrogate U+{ord(surrogate.group()):04X} in the "
-                    "gql() string (not a Unicode character)",
-                    self.path,
-                    at_line,
-                    at_column,
-                    hint="remove the \\ud800-\\udfff escape; write the character itself",
+        return tuple(args) if ok else None
+
+    def add_definitions(
+        self,
+        node: ast.AST,
+        value: ast.expr,
+        scope: Scope,
+        target: str | None,
+        binding: bool,
+        kind: str,
+        args: tuple[FragmentArg, ...],
+        builder: IrBuilder,
+    ) -> list[GqlDefinition]:
+        """One definition per variant of ``value`` (the document expression)."""
+        self.calls += 1
+        expr = builder.build(value, scope)
+        found = variants(expr, MAX_VARIANTS)
+        if found is None:
+            line, column = self.at(value)
+            found = [
+                Dynamic(
+                    f"the document has more than {MAX_VARIANTS} variants "
+                    "(conditionals multiply them)",
+                    line,
+                    column,
+                )
+            ]
+        line, column = self.at(node)
+        made: list[GqlDefinition] = []
+        for index, variant in enumerate(found):
+            if binding and target is not None and len(found) == 1 and target in self.reserved:
+                # a module-level `X = gql(...)` keeps the id X, whatever comes before it
+                self.reserved.discard(target)
+                self.ids.add(target)
+                name = target
+            else:
+                if binding and target is not None and len(found) == 1:
+                    name = target
+                else:
+                    label = _label(variant, self.path) or target or _ref_label(variant) or "gql"
+                    name = ".".join([*scope.qualname, label])
+                name = self.unique(name)
+            made.append(
+                GqlDefinition(
+                    name,
+                    line,
+                    column,
+                    variant,
+                    args,
+                    kind,
+                    target if binding else None,
+                    self.calls,
+                    index + 1 if len(found) > 1 else 0,
                 )
             )
-            source = _SURROGATE.sub("\ufffd", source)
-        return GqlDefinition(name, line, column, source, position, tuple(args))
+        self.definitions.extend(made)
+        return made
+
+    def unique(self, name: str) -> str:
+        """``name``, or ``name~2``, ``name~3``... if taken (or kept for a binding)."""
+        if name not in self.ids and name not in self.reserved:
+            self.ids.add(name)
+            return name
+        number = 2
+        while f"{name}~{number}" in self.ids or f"{name}~{number}" in self.reserved:
+            number += 1
+        self.ids.add(f"{name}~{number}")
+        return f"{name}~{number}"
+
+    def marked(self, statement: ast.stmt) -> bool:
+        if not self.marked_lines:
+            return False
+        first = statement.lineno
+        last = statement.end_lineno or first
+        return (
+            first in self.marked_lines
+            or last in self.marked_lines
+            or (first - 1 in self.marked_lines and first - 1 in self.comment_lines)
+        )
+
+    def find_definitions(
+        self, tree: ast.Module, module: Scope, builder: IrBuilder
+    ) -> dict[int, GqlDefinition]:
+        """Every gql() call and marked string of the module, in source order; the
+        definition made for each module-level ``X = gql(...)`` call, by call node id."""
+        bound: dict[int, GqlDefinition] = {}
+        handled: set[int] = set()
+        stack: list[tuple[ast.AST, Scope]] = [(tree, module)]
+        while stack:
+            node, scope = stack.pop()
+            inner = scope
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                for part in [*getattr(node, "decorator_list", ()), *node.args.defaults]:
+                    stack.append((part, scope))
+                inner = function_scope(node, scope)
+                body: list[ast.AST] = (
+                    list(node.body) if isinstance(node.body, list) else [node.body]
+                )
+                stack.extend((child, inner) for child in reversed(body))
+                continue
+            if isinstance(node, ast.ClassDef):
+                inner = class_scope(node, scope)
+                if scope.kind == "module":
+                    builder.classes.setdefault(node.name, inner)
+                children = [*node.decorator_list, *node.bases, *node.keywords]
+                stack.extend((child, inner) for child in reversed(node.body))
+                stack.extend((child, scope) for child in reversed(children))
+                continue
+            if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                target = targets[-1] if targets else None
+                name = (
+                    target.id
+                    if isinstance(target, ast.Name)
+                    else target.attr
+                    if isinstance(target, ast.Attribute)
+                    else None
+                )
+                value = node.value
+                binding = (
+                    scope.kind == "module" and len(targets) == 1 and isinstance(target, ast.Name)
+                )
+                if self.is_gql_call(value):
+                    assert isinstance(value, ast.Call)
+                    handled.add(id(value))
+                    made = self.call_definitions(node, value, scope, name, binding, builder)
+                    if made and binding:
+                        bound[id(value)] = made[0]
+                elif self.marked(node) and name is not None:
+                    self.add_definitions(
+                        targets[0] if binding else node,
+                        value,
+                        scope,
+                        name,
+                        binding,
+                        "marked",
+                        (),
+                        builder,
+                    )
+            elif isinstance(node, ast.Call) and id(node) not in handled and self.is_gql_call(node):
+                handled.add(id(node))
+                self.call_definitions(node, node, scope, None, False, builder)
+            stack.extend((child, inner) for child in reversed(list(ast.iter_child_nodes(node))))
+        return bound
+
+    def call_definitions(
+        self,
+        node: ast.AST,
+        call: ast.Call,
+        scope: Scope,
+        target: str | None,
+        binding: bool,
+        builder: IrBuilder,
+    ) -> list[GqlDefinition]:
+        if not call.args:
+            self.diag("GQL_NON_LITERAL", "gql() needs a GraphQL string as first argument", call)
+            return []
+        args = self.fragment_args(call)
+        if args is None:
+            return []
+        where = node.targets[0] if isinstance(node, ast.Assign) and binding else node
+        if isinstance(node, ast.AnnAssign) and binding:
+            where = node.target
+        if not binding and node is not call:
+            where = call
+        return self.add_definitions(
+            where, call.args[0], scope, target, binding, "call", args, builder
+        )
+
+    def constants(self, module: Scope, builder: IrBuilder) -> dict[str, Expr]:
+        """Module-level names (and module-level classes' attributes) bound once to a
+        string-like expression, as IR (what other modules may splice)."""
+        found: dict[str, Expr] = {}
+        for prefix, scope in [("", module), *((f"{n}.", s) for n, s in builder.classes.items())]:
+            for name, bindings in scope.bindings.items():
+                value = bindings[0].value
+                if bindings[0].in_loop:
+                    continue
+                if len(bindings) == 1 and value is not None and _string_like(value):
+                    if self.is_gql_call(value):
+                        continue
+                    found[prefix + name] = builder.build(value, scope)
+        return found
 
     def scan(self) -> ModuleScan:
         try:
@@ -489,7 +764,50 @@ class _Scanner:
             )
             return ModuleScan(self.path, diagnostics=tuple(self.diagnostics), parsed=False)
 
-        definition_calls: set[int] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                self.note_callees(node)
+        module = Scope("module", "", tree, None)
+        collect(module, tree.body)
+        self.marked_lines, self.comment_lines = _marked_lines(self.text)
+        imported = {
+            (alias.asname or alias.name).split(".")[0]
+            for statement in self.top_level(tree.body)
+            if isinstance(statement, ast.Import | ast.ImportFrom)
+            for alias in statement.names
+        }
+        builder = IrBuilder(
+            module,
+            self.at,
+            self.source_segment,
+            self.literal,
+            self.fstring,
+            self.dedent_callees,
+            imported=imported - {"*"},
+            star=any(
+                alias.name == "*"
+                for statement in self.top_level(tree.body)
+                if isinstance(statement, ast.ImportFrom)
+                for alias in statement.names
+            ),
+        )
+        for statement in self.top_level(tree.body):
+            if isinstance(statement, ast.ClassDef):  # ClassName.X reads in functions above
+                builder.classes.setdefault(statement.name, class_scope(statement, module))
+        for statement in self.top_level(tree.body):
+            if isinstance(statement, ast.Assign | ast.AnnAssign):
+                assigned = (
+                    statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+                )
+                if (
+                    len(assigned) == 1
+                    and isinstance(assigned[0], ast.Name)
+                    and statement.value is not None
+                    and self.is_gql_call(statement.value)
+                ):
+                    self.reserved.add(assigned[0].id)
+        bound = self.find_definitions(tree, module, builder)
+
         for statement in self.top_level(tree.body):
             if isinstance(statement, ast.Import | ast.ImportFrom):
                 self.record_import(statement)
@@ -506,38 +824,26 @@ class _Scanner:
                 and value is not None
                 and self.is_gql_call(value)
             ):
-                assert isinstance(value, ast.Call)
-                definition_calls.add(id(value))
-                found = self.definition(targets[0].id, targets[0], value)
+                found = bound.get(id(value))
                 if found is not None:
-                    self.definitions.append(found)
-                    self.by_name[found.name] = found
-                    self.other.discard(found.name)
+                    self.by_name[targets[0].id] = found
+                    self.other.discard(targets[0].id)
                 else:
                     self.forget(targets[0].id)
                 continue
             self.record_other(statement)
 
-        if self.gql_callees:
-            for node in ast.walk(tree):
-                if self.is_gql_call(node) and id(node) not in definition_calls:
-                    self.diag(
-                        "GQL_NOT_A_DEFINITION",
-                        "gql() here is not a module-level `Name = gql(...)` assignment, "
-                        "so it is not built",
-                        node,
-                        hint="assign the document to a module-level name to build it",
-                        severity=Severity.WARNING,
-                    )
-        bound = [d for d in self.definitions if self.by_name.get(d.name) is d]
+        definitions = tuple(self.definitions)
         return ModuleScan(
             self.path,
             imports=tuple(self.imports),
             star_imports=tuple(self.star_imports),
-            definitions=tuple(bound),
+            definitions=definitions,
             other_names=frozenset(self.other),
             diagnostics=tuple(self.diagnostics),
+            constants=self.constants(module, builder),
             _by_name=dict(self.by_name),
+            _by_id={d.name: d for d in definitions},
         )
 
 
@@ -557,9 +863,156 @@ def _deepest_bracket(text: str) -> tuple[int, int]:
     return line, where - text.rfind("\n", 0, where)
 
 
+_MARK = re.compile(r"#\s*language\s*[=:]\s*graphql\b", re.IGNORECASE)
+_MARK_BYTES = re.compile(rb"language\s*[=:]\s*graphql", re.IGNORECASE)
+_OPERATION = re.compile(
+    r"(?:[\s,\ufeff]|#[^\n]*)*(?:(?:query|mutation|subscription)\s+|fragment\s+)([_A-Za-z]\w*)"
+)
+_STRING_METHODS = ("format", "join", "strip", "lstrip", "rstrip", "dedent")
+_STRING_LIKE = (
+    ast.Constant,
+    ast.JoinedStr,
+    ast.BinOp,
+    ast.Name,
+    ast.Attribute,
+    ast.IfExp,
+    ast.BoolOp,
+)
+
+
+def _string_like(node: ast.expr) -> bool:
+    """Whether a module-level value may be a static string (worth recording as IR)."""
+    if isinstance(node, ast.Constant):
+        return node.value is None or isinstance(node.value, str | int | float | bool)
+    if isinstance(node, ast.UnaryOp):
+        return isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant)
+    if isinstance(node, ast.Call):
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            return func.attr in _STRING_METHODS
+        return isinstance(func, ast.Name) and func.id == "dedent"
+    return isinstance(node, _STRING_LIKE)
+
+
+def _marked_lines(text: str) -> tuple[set[int], set[int]]:
+    """Lines holding a ``# language=GraphQL`` comment, and which of them hold only it."""
+    marked: set[int] = set()
+    comment_only: set[int] = set()
+    if "anguage" not in text and "ANGUAGE" not in text:
+        return marked, comment_only
+    for match in _MARK.finditer(text):
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        line = text.count("\n", 0, match.start()) + 1
+        marked.add(line)
+        if not text[line_start : match.start()].strip():
+            comment_only.add(line)
+    return marked, comment_only
+
+
+def _label(expr: Expr, path: str) -> str | None:
+    """The operation or fragment name the document starts with, if this module alone
+    spells it."""
+    try:
+        text = joined(evaluate(expr, path, local_lookup, max_length=1 << 20))
+    except NotStatic:
+        first: Expr | None = expr
+        while first is not None and not isinstance(first, Lit):
+            if isinstance(first, Concat):
+                first = first.items[0] if first.items else None
+            elif isinstance(first, Percent | Format):
+                first = first.fmt
+            elif isinstance(first, Method):
+                first = first.value
+            else:
+                first = None
+        text = first.value if first is not None else ""
+    match = _OPERATION.match(text)
+    return match.group(1) if match else None
+
+
+def _ref_label(expr: Expr) -> str | None:
+    """The last name of the document when it is one looked-up name (``gql(QUERY)``)."""
+    return expr.parts[-1] if isinstance(expr, Ref) else None
+
+
+_QUOTES = ('"""', "'''", '"', "'")
+
+
+def _fstring_runs(segment: str) -> list[tuple[str, int, int]] | None:
+    """An f-string token's literal runs and fields: (kind, start, end) offsets into
+    ``segment`` (None when it is not one plain f-string token)."""
+    prefix = 0
+    while prefix < len(segment) and segment[prefix] in "fFrR":
+        prefix += 1
+    if "f" not in segment[:prefix].lower():
+        return None
+    tokens = string_tokens(segment)
+    if tokens is None or len(tokens) != 1:
+        return None  # implicitly concatenated with other strings: located coarsely
+    rest = segment[prefix:]
+    quote = next((q for q in _QUOTES if rest.startswith(q)), None)
+    if quote is None or not rest.endswith(quote) or len(rest) < 2 * len(quote):
+        return None
+    start = prefix + len(quote)
+    end = len(segment) - len(quote)
+    runs: list[tuple[str, int, int]] = []
+    index = literal = start
+    while index < end:
+        char = segment[index]
+        if char in "{}" and segment[index : index + 2] in ("{{", "}}"):
+            index += 2
+            continue
+        if char == "{":
+            if literal < index:
+                runs.append(("literal", literal, index))
+            depth = 1
+            cursor = index + 1
+            in_string: str | None = None
+            while cursor < end and depth:
+                current = segment[cursor]
+                if in_string is not None:
+                    if current == in_string:
+                        in_string = None
+                elif current in "'\"":
+                    in_string = current
+                elif current in "{[(":
+                    depth += 1
+                elif current in "}])":
+                    depth -= 1
+                cursor += 1
+            if depth:
+                return None
+            runs.append(("field", index, cursor))
+            index = literal = cursor
+            continue
+        index += 1
+    if literal < end:
+        runs.append(("literal", literal, end))
+    return runs
+
+
+def _loose_fstring(
+    node: ast.JoinedStr, build: Callable[[ast.expr], Expr], line: int, column: int
+) -> Expr:
+    """A format spec (an f-string inside a field), located at its field."""
+    items: list[Expr] = []
+    for value in node.values:
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            items.append(Lit(value.value, line, column, False))
+        elif isinstance(value, ast.FormattedValue):
+            conversion = chr(value.conversion) if value.conversion > 0 else ""
+            spec = (
+                _loose_fstring(value.format_spec, build, line, column)
+                if isinstance(value.format_spec, ast.JoinedStr)
+                else None
+            )
+            items.append(Field(build(value.value), conversion, spec, line, column))
+    return Concat(tuple(items))
+
+
 def prefilter(data: bytes, marker: bytes) -> bool:
-    """Cheap byte test: can this file hold a gql() definition at all?"""
-    return marker in data
+    """Cheap byte test: can this file hold a gql() call or a marked string at all?"""
+    return marker in data or (b"anguage" in data and _MARK_BYTES.search(data) is not None)
 
 
 def scan_python(path: str, data: bytes, gql_modules: tuple[str, ...]) -> ModuleScan:

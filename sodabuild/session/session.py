@@ -7,7 +7,7 @@
     session.dispose()                    # saves the cache
 
 Warm state (scans, compositions, validation results, stamps, last outputs) lives in a
-:class:`~sodabuild.build.state.WarmState`; every entry is keyed by its inputs, so reuse is
+:class:`~sodabuild.engine.state.WarmState`; every entry is keyed by its inputs, so reuse is
 always safe and a changed config slice, rule, schema or plugin option reaches exactly the
 results that read it. The state persists in the cache directory (``state.bin``, plus the
 small ``session.bin`` the no-op fast path reads), so a new process starts warm.
@@ -24,9 +24,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sodabuild.build.state import STATE_VERSION, SessionMemory, WarmState
 from sodabuild.config.model import ResolvedWorkspace
 from sodabuild.diagnostics import Diagnostic, Severity
+from sodabuild.engine.state import STATE_VERSION, SessionMemory, WarmState
 from sodabuild.session.fastpath import SESSION_FILE, STATE_FILE
 from sodabuild.session.fingerprint import (
     ABSENT,
@@ -314,9 +314,9 @@ class BuilderSession:
 
         A ChangeSet is trusted to name every edited file (watch mode's contract). When only
         existing files were edited since a clean build of this session, they are applied to
-        its graph (build/update.py); anything else runs the full incremental build.
+        its graph (engine/update.py); anything else runs the full incremental build.
         """
-        from sodabuild.build import build_workspace
+        from sodabuild.engine import build_workspace
 
         reloaded = True
         if self.workspace is None:
@@ -373,7 +373,7 @@ class BuilderSession:
 
     def _apply(self, edited: set[str], check: bool) -> Any:
         """The change-set fast path on the last build's graph; None to build in full."""
-        from sodabuild.build.update import NeedsFullBuild, apply_changes
+        from sodabuild.engine.update import NeedsFullBuild, apply_changes
 
         graph = self.memory.graph
         if check or graph is None or self.warm is None:
@@ -416,7 +416,7 @@ class BuilderSession:
 
     def _repeat(self) -> Any:
         """The last result again, counted as what it is: everything reused, nothing read."""
-        from sodabuild.build.summary import reused_counts
+        from sodabuild.engine.summary import reused_counts
 
         return replace(
             self.last,

@@ -218,7 +218,7 @@ def watch_workspace(
     # watchdog's inotify backend warns when a directory it watches is recreated (outputs are)
     warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
 
-    from sodabuild.build.summary import build_summary, render
+    from sodabuild.engine.summary import build_summary, render
     from sodabuild.session.store import cache_lock
 
     session = BuilderSession(

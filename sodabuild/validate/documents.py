@@ -8,6 +8,7 @@ that position into the Python file. A fragment's own document skips NoUnusedFrag
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -16,7 +17,9 @@ from graphql.validation import ASTValidationRule, NoUnusedFragmentsRule
 
 from sodabuild.compose.document import Composed
 from sodabuild.diagnostics import Diagnostic
-from sodabuild.scan import StringPosition
+from sodabuild.scan.static import Text, joined, locate
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 OPERATION_RULES: tuple[type[ASTValidationRule], ...] = tuple(specified_rules)
 FRAGMENT_RULES: tuple[type[ASTValidationRule], ...] = tuple(
@@ -25,21 +28,27 @@ FRAGMENT_RULES: tuple[type[ASTValidationRule], ...] = tuple(
 
 
 class HostMap:
-    """GraphQL source name -> (host file, where the string starts in it)."""
+    """GraphQL source name -> the located text it was parsed from (``scan.static.Text``):
+    a position in the document maps to the file, line and column of its piece."""
 
     def __init__(self) -> None:
-        self._by_source: dict[str, tuple[str, StringPosition]] = {}
+        self._by_source: dict[str, tuple[Text, list[int]]] = {}
 
-    def register(self, source_name: str, path: str, position: StringPosition) -> None:
-        self._by_source[source_name] = (path, position)
+    def register(self, source_name: str, text: Text) -> None:
+        self._by_source[source_name] = (text, [])
 
     def locate(self, source_name: str, line: int, column: int) -> tuple[str, int, int] | None:
         found = self._by_source.get(source_name)
         if found is None:
             return None
-        path, position = found
-        host_line, host_column = position.map(line, column)
-        return path, host_line, host_column
+        text, starts = found
+        if not starts:
+            body = joined(text)
+            starts.append(0)
+            starts.extend(match.end() for match in _LINE_BREAK.finditer(body))
+        if not 1 <= line <= len(starts):
+            return None
+        return locate(text, starts[line - 1] + column - 1)
 
     def error(
         self,

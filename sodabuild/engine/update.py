@@ -32,15 +32,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from sodabuild.build.pipeline import (
+from sodabuild.emit.outputs import Element
+from sodabuild.engine.pipeline import (
     BuildResult,
     NeedsFullBuild,
     ProjectResult,
     _Build,
     _Timer,
+    diagnostic_key,
 )
-from sodabuild.build.state import CacheCounts, ComposedEntry, WarmState
-from sodabuild.emit.outputs import Element
+from sodabuild.engine.state import CacheCounts, ComposedEntry, WarmState
 from sodabuild.memory import gc_frozen, gc_paused
 from sodabuild.resolve import DefRef
 
@@ -63,21 +64,28 @@ def apply_changes(graph: _Build, changed: Iterable[str], warm: WarmState) -> Bui
         raise NeedsFullBuild("no clean build to start from")
     if any(plan.pruned for plan in graph.plans):
         raise NeedsFullBuild("a graph filter is in force: its selection may change")
+    edited = set(changed)
+    if not edited.isdisjoint(graph.documents.index_deps):
+        raise NeedsFullBuild("a file that by-name fragment lookups read changed")
     _begin(graph, warm)
     entries = _Entries()
     with gc_paused():
-        files = _refresh(graph, sorted(set(changed)), entries)
+        files = _refresh(graph, sorted(edited), entries)
+        projects = {graph.plans[index].project.name for index in entries.plans}
+        if not projects.isdisjoint(graph.documents.indexes):
+            raise NeedsFullBuild("documents came or went: by-name fragment lookups may change")
         dirty = _recompose(graph, files, entries) if files else set()
+        _carry_over(graph, dirty | entries.removed)
     with gc_frozen():
         touched = _rebuild_elements(graph, files, dirty)
         for index, plan in enumerate(graph.plans):
             if index in entries.plans:
-                graph.output(plan)  # definitions came or went: emit all (texts are cached)
+                graph.outputs.emit(plan)  # definitions came or went: emit all (texts are cached)
             elif index in touched:
-                graph.output(plan, touched[index])
+                graph.outputs.emit(plan, touched[index])
             else:
-                graph.stage_unchanged(plan)
-        graph.commit()
+                graph.outputs.keep(plan)
+        graph.outputs.commit()
     state = _patched_state(graph, warm, files, dirty, entries.removed)
     result = graph.finish(state)
     result.mode = "changes"
@@ -90,11 +98,11 @@ def _begin(graph: _Build, warm: WarmState) -> None:
     graph.cache = graph.store.cache = CacheCounts()
     graph.store.counts = replace(graph.store.counts, read=0, parsed=0)
     graph.store.file_reasons = {}
-    graph.validated_count = 0
-    graph.chunk_counts = dict.fromkeys(graph.chunk_counts, 0)
-    graph.staged = {}
+    graph.validation.validated_count = 0
+    graph.outputs.begin()
     graph.started_ns = time.time_ns()
     graph.strict = True
+    graph._seen = set()
     graph.results = {p.name: ProjectResult(p.name, p.root, p.out_dir) for p in graph.selected}
     for plan in graph.plans:
         graph.results[plan.project.name].modules += len(plan.files)
@@ -177,6 +185,7 @@ def _recompose(graph: _Build, changed: list[str], entries: _Entries) -> set[DefR
     for ref in dirty:
         graph._composed.pop(ref, None)
         graph._outcome.pop(ref, None)
+        graph.documents.forget(ref)
         graph.definition_graph.unlink(ref)
     with graph.timer.phase("compose"):
         resolve_before = graph.timer.timings["resolve"]
@@ -192,10 +201,29 @@ def _recompose(graph: _Build, changed: list[str], entries: _Entries) -> set[DefR
     return dirty
 
 
+def _carry_over(graph: _Build, recomposed: set[DefRef]) -> None:
+    """Report again the last build's warnings that still hold: those of inputs the fast
+    path does not re-read, and those some definition not recomposed met (a recomposed one
+    reports its own afresh, which aborts the fast path)."""
+    for met_by in graph.diagnostic_refs.values():
+        met_by -= recomposed  # they met nothing this time (or the fast path was aborted)
+    graph.strict = False
+    try:
+        for project, diagnostics in graph.carried.items():
+            for diagnostic in diagnostics:
+                owners = graph.diagnostic_refs.get(diagnostic_key(diagnostic))
+                if owners is not None and not owners:
+                    continue  # met only by definitions recomposed without meeting it
+                graph.report(diagnostic, project=project)
+    finally:
+        graph.strict = True
+
+
 def _forget_definition(graph: _Build, ref: DefRef) -> None:
     """A definition that no longer exists leaves the graph (its users were re-resolved)."""
     for table in (graph._composed, graph._outcome, graph._keys, graph._sources):
         table.pop(ref, None)
+    graph.documents.forget(ref)
     graph._warnings.pop(ref, None)
     graph._targets.pop(ref, None)
     for path in graph.resolution_deps.pop(ref, ()):
@@ -236,12 +264,14 @@ def _rebuild_elements(
         before = {ref: plan.elements.get(ref) for ref in refs}
         with graph.timer.phase("validate"):
             assert plan.schema_files is not None
-            graph.prevalidate(plan.schema_files, plan.schema_id, refs, graph.validated)
+            graph.validation.prevalidate(
+                plan.schema_files, plan.schema_id, refs, graph.validation.validated
+            )
         graph.build_elements(plan, refs)
         remade = [plan.elements[ref] for ref in refs if plan.elements[ref] != before[ref]]
         if remade:
             touched[index] = remade
-    graph.validated_ok |= {key for key, ok in graph.validated.items() if ok}
+    graph.validation.validated_ok |= {key for key, ok in graph.validation.validated.items() if ok}
     return touched
 
 
@@ -281,10 +311,10 @@ def _patched_state(
             **{p: store.markers_used[p] for p in changed if p in store.markers_used},
         },
         composed=composed,
-        validated=warm.validated | graph.validated_ok,
-        outputs=dict(graph.output_stamps),
+        validated=warm.validated | graph.validation.validated_ok,
+        outputs=dict(graph.outputs.output_stamps),
         outputs_recorded_ns=time.time_ns(),
-        output_dirs=dict(graph.output_dirs),
+        output_dirs=dict(graph.outputs.output_dirs),
         reasons=reasons,
         file_reasons=file_reasons,
     )

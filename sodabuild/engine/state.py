@@ -20,11 +20,11 @@ from sodabuild.scan import ModuleScan
 from sodabuild.session.fingerprint import DirStamp, Stamp
 
 if TYPE_CHECKING:
-    from sodabuild.build.pipeline import _Build
     from sodabuild.emit.outputs import Assembler
+    from sodabuild.engine.pipeline import _Build
 
 #: Bump when the shape of anything cached changes.
-STATE_VERSION = 4
+STATE_VERSION = 5
 
 
 @dataclass
@@ -113,7 +113,7 @@ class CacheCounts:
 class SessionMemory:
     """What a live session keeps in memory between builds (never persisted): built GraphQL
     schemas by schema hash, each project's output assembler, and the last clean build's
-    graph, from which the next change set is applied (build/update.py)."""
+    graph, from which the next change set is applied (engine/update.py)."""
 
     schemas: dict[str, Any] = field(default_factory=dict)
     assemblers: dict[tuple[str, str], Assembler] = field(default_factory=dict)

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sodabuild.build.state import CacheCounts, WarmState
 from sodabuild.diagnostics import Diagnostic
 from sodabuild.discover.files import inside_root
+from sodabuild.engine.state import CacheCounts, WarmState
 from sodabuild.scan import ModuleScan, prefilter, scan_python
 from sodabuild.session.fingerprint import Stamp, content_hash, stat_matches
 
@@ -41,6 +41,8 @@ class SourceStore:
     root: Path
     #: gql modules that apply to a file (its owning project's plugin option).
     gql_modules_for: Callable[[str], tuple[str, ...]]
+    #: The scanner that reads a file ("python" or "graphql", by the extension map).
+    scanner_for: Callable[[str], str] = field(default=lambda rel: "python")
     warm: WarmState | None = None
     cache: CacheCounts = field(default_factory=CacheCounts)
     counts: SourceCounts = field(default_factory=SourceCounts)
@@ -207,7 +209,8 @@ class SourceStore:
                 found = ModuleScan(rel, diagnostics=(problem,), parsed=False)
                 self._scans[rel] = found
                 return found
-            modules = self.gql_modules_for(rel)
+            scanner = self.scanner_for(rel)
+            modules = self.gql_modules_for(rel) if scanner == "python" else (f"@{scanner}",)
             old = self.warm.scans.get(rel) if self.warm else None
             if digest is not None and old is not None and old[0] == digest and old[1] == modules:
                 self.cache.hit()
@@ -217,7 +220,12 @@ class SourceStore:
                 if data is not None and digest is not None:
                     self.cache.miss()
                     self.counts.parsed += 1
-                    found = scan_python(rel, data, modules)
+                    if scanner == "graphql":
+                        from sodabuild.scan.graphql_file import scan_graphql
+
+                        found = scan_graphql(rel, data)
+                    else:
+                        found = scan_python(rel, data, modules)
             if found is not None and digest is not None:
                 self.scans_used[rel] = (digest, modules, found)
         self._scans[rel] = found

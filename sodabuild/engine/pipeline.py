@@ -9,37 +9,39 @@ can cache them per module and per definition.
 
 from __future__ import annotations
 
-import os
+import re
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sodabuild.build.sources import SourceStore
-from sodabuild.build.state import STATE_VERSION, ComposedEntry, SessionMemory, WarmState, digest
 from sodabuild.config.locate import locate
 from sodabuild.config.model import ResolvedProject, ResolvedWorkspace
 from sodabuild.diagnostics import Diagnostic, Severity, SodabuildError
 from sodabuild.discover import Matcher, discover_files
-from sodabuild.emit.outputs import Assembler, Element
+from sodabuild.emit.outputs import Element
+from sodabuild.engine.documents import DocumentStage, text_signature
+from sodabuild.engine.outputs import OutputStage
+from sodabuild.engine.sources import SourceStore
+from sodabuild.engine.state import STATE_VERSION, ComposedEntry, SessionMemory, WarmState, digest
+from sodabuild.engine.validation import ValidationStage
 from sodabuild.graph import DefinitionGraph, ModuleGraph
 from sodabuild.memory import gc_frozen, gc_paused
 from sodabuild.resolve import DefRef, ModRef, ModuleResolver, NameResolver, Unresolved
-from sodabuild.resolve.modules import Target
+from sodabuild.resolve.modules import ConstRef, Target
 from sodabuild.rules.load import RuleSet
 from sodabuild.rules.model import PruningFilter, Rule
 from sodabuild.scan import GqlDefinition, ModuleScan
-from sodabuild.session.fingerprint import DirStamp, Stamp
-from sodabuild.validate.schema import schema_hash
+from sodabuild.session.fingerprint import DirStamp
 
 if TYPE_CHECKING:
     from sodabuild.compose.document import Composed, Parsed, Problem
     from sodabuild.validate.documents import HostMap
-    from sodabuild.validate.schema import LoadedSchema
 
 PHASES = ("discover", "scan", "resolve", "compose", "validate", "emit", "write")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -52,6 +54,10 @@ class ProjectResult:
     modules: int = 0
     diagnostics: list[Diagnostic] = field(default_factory=list)
     failed_definitions: int = 0
+    #: Documents not built because part of them is known only at run time (warned).
+    dynamic_definitions: int = 0
+    #: Documents the build covered (discovered, after the graph filter).
+    documents: int = 0
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -78,7 +84,7 @@ class BuildResult:
     check: bool = False
     state: WarmState | None = None
     #: "full": every stage ran (reusing the cache); "changes": a change set was applied
-    #: to the session's last build (build/update.py).
+    #: to the session's last build (engine/update.py).
     mode: str = "full"
 
     @property
@@ -88,20 +94,21 @@ class BuildResult:
         )
 
 
-@dataclass
-class _Staged:
-    """A project's outputs waiting for its commit (out_dir-relative path -> bytes)."""
+#: Warnings a definition meets while composed: the fast path carries them over while
+#: some definition that met them is not recomposed (one that is reports afresh).
+OWNED_WARNINGS = frozenset({"GQL_DYNAMIC", "GQL_UNUSED_FRAGMENT_ARG"})
+#: Warnings of inputs the fast path never re-reads (schemas, discovery): carried over.
+BUILD_WARNINGS = frozenset({"SCHEMA_SPEC", "INPUT_SKIPPED"})
 
-    files: dict[str, bytes] = field(default_factory=dict)
-    chunk_dirs: set[str] = field(default_factory=set)
-    #: Whether any plan emitted anew (else every output stands as written).
-    dirty: bool = False
-    #: Whether every plan's schema built (a project with a broken schema writes nothing).
-    ok: bool = True
+
+def diagnostic_key(diagnostic: Diagnostic) -> tuple[Any, ...]:
+    """What makes two diagnostics the same report."""
+    d = diagnostic
+    return (d.code, d.file, d.line, d.column, d.message)
 
 
 class NeedsFullBuild(Exception):
-    """A graph being updated met something only the full build handles (build/update.py)."""
+    """A graph being updated met something only the full build handles (engine/update.py)."""
 
 
 @dataclass(eq=False)
@@ -186,7 +193,11 @@ class _Build:
             workspace.projects, key=lambda p: (-len(p.root if p.root != "." else ""), p.name)
         )
         self.store = SourceStore(
-            self.root, self._gql_modules_for, warm=self.warm, max_bytes=workspace.max_file_bytes
+            self.root,
+            self._gql_modules_for,
+            scanner_for=self._scanner_for,
+            warm=self.warm,
+            max_bytes=workspace.max_file_bytes,
         )
         self.cache = self.store.cache
         self.dir_stamps: dict[str, DirStamp] = {}
@@ -196,13 +207,6 @@ class _Build:
         self.reasons: dict[str, str] = {}
         self._targets: dict[DefRef, tuple[DefRef, ...]] = {}
         self._warnings: dict[DefRef, tuple[Diagnostic, ...]] = {}
-        self._good_schemas: set[str] = set()
-        #: SCHEMA_SPEC warnings of the schemas this build used (built or replayed), by hash.
-        self._schema_warnings: dict[str, tuple[Diagnostic, ...]] = {}
-        self.output_stamps: dict[str, Stamp] = {}
-        self.output_dirs: dict[str, DirStamp] = {}
-        self.staged: dict[str, _Staged] = {}
-        self.validated_ok: set[tuple[str, str]] = set()
         self.started_ns = time.time_ns()
         self.resolvers = {p.name: self._resolver(p) for p in workspace.projects}
         self.names = NameResolver(self._scan_reporting, self._resolver_for)
@@ -216,12 +220,8 @@ class _Build:
         self._composed: dict[DefRef, Composed | None] = {}
         self._in_progress: list[DefRef] = []
         self._host: HostMap | None = None
-        self._schemas: dict[tuple[str, ...], LoadedSchema] = {}
         #: What a live session keeps between builds: built schemas, output assemblers.
         self.memory = memory if memory is not None else SessionMemory()
-        self.schema_cache: dict[str, LoadedSchema] = self.memory.schemas
-        self._schema_ids: set[str] = set()
-        self.validated_count = 0
         self.plans: list[Plan] = []
         #: The files each definition's fragment-argument resolution read (what re-resolves it).
         self.resolution_deps: dict[DefRef, frozenset[str]] = {}
@@ -229,13 +229,62 @@ class _Build:
         self.read_by: dict[str, set[DefRef]] = {}
         #: Compositions holding ASTs, stripped when the build is kept (``retain``).
         self._with_ast: set[DefRef] = set()
-        self.validated: dict[tuple[str, str], bool] = {}
-        #: Chunks assembled from the previous emission / serialized again / written to disk.
-        self.chunk_counts = {"chunks_reused": 0, "chunks_rebuilt": 0, "chunks_written": 0}
+        #: Validate: schemas built once, documents validated against them.
+        self.validation = ValidationStage(
+            self.store.data,
+            self.store.problems,
+            lambda project, key: config_location(self.workspace, project, key),
+            self.memory.schemas,
+            lambda: self.warm,
+            lambda: self.cache,
+            self._composed.get,
+            self.full,
+            lambda: {f"{ref.path}::{ref.name}": ref for ref in self._parsed},
+            self.host,
+            self.definition,
+            self.report,
+        )
+        #: Emit and write: staged outputs, one commit per project.
+        self.outputs = OutputStage(
+            self.root,
+            selected,
+            lambda: self.results,
+            self.memory.assemblers,
+            lambda: self.warm,
+            check,
+            lambda name: self.timer.phase(name),
+            lambda diagnostic, project: self.report(diagnostic, project=project),
+        )
         #: Set while a change set is applied to this graph: any diagnostic aborts it.
         self.strict = False
+        #: The definitions being composed (innermost last): who meets a warning.
+        self._composing: list[DefRef] = []
+        #: Definition warnings (OWNED_WARNINGS) -> the definitions that met them.
+        self.diagnostic_refs: dict[tuple[Any, ...], set[DefRef]] = {}
+        #: The warnings of the last build, by project, that the fast path carries over.
+        self.carried: dict[str, list[Diagnostic]] = {}
+        #: Static text of each definition, and fragments found by name.
+        self.documents = DocumentStage(
+            self.store.scan,
+            self.names,
+            self.definition,
+            self.project_of,
+            self.project_refs,
+            self.report,
+        )
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def project_of(self, path: str) -> ResolvedProject:
+        """The project that owns ``path`` (the current one for a file outside all)."""
+        return self.owner(path) or self.workspace.project(self.current)
+
+    def project_refs(self, name: str) -> Iterator[DefRef]:
+        """Every discovered definition of project ``name`` (before the graph filter)."""
+        for plan in self.plans:
+            if plan.project.name == name:
+                for refs in plan.by_file.values():
+                    yield from refs
 
     def owner(self, path: str) -> ResolvedProject | None:
         for project in self.owners:
@@ -261,16 +310,13 @@ class _Build:
         return self.resolvers[owner.name if owner else self.current]
 
     def report(self, diagnostic: Diagnostic, project: str | None = None) -> None:
-        """Record a diagnostic once per build, on the project that met it first."""
+        """Record a diagnostic once per build, on the project that met it first (and, for
+        a definition's warnings, which definitions met it: see ``carried``)."""
         if self.strict:
             raise NeedsFullBuild(diagnostic.render())
-        key = (
-            diagnostic.code,
-            diagnostic.file,
-            diagnostic.line,
-            diagnostic.column,
-            diagnostic.message,
-        )
+        key = diagnostic_key(diagnostic)
+        if self._composing and diagnostic.code in OWNED_WARNINGS:
+            self.diagnostic_refs.setdefault(key, set()).add(self._composing[-1])
         if key in self._seen:
             return
         self._seen.add(key)
@@ -288,8 +334,8 @@ class _Build:
     def definition(self, ref: DefRef) -> GqlDefinition:
         scan = self.store.scan(ref.path)
         assert scan is not None
-        found = scan.binding(ref.name)
-        assert isinstance(found, GqlDefinition)
+        found = scan.definition(ref.name)
+        assert isinstance(found, GqlDefinition), ref
         return found
 
     def _scan_reporting(self, path: str) -> ModuleScan | None:
@@ -355,7 +401,7 @@ class _Build:
         include = project.include if project.include is not None else rule.discovery.include
         matcher = Matcher(tuple(include), (*rule.discovery.exclude, *project.exclude))
         suffixes = [
-            s for s, scanner in project.extensions.items() if scanner == rule.discovery.scanner
+            s for s, scanner in project.extensions.items() if scanner in rule.discovery.scanners
         ]
         skipped: list[Diagnostic] = []
         files = discover_files(
@@ -369,6 +415,8 @@ class _Build:
         )
         for diagnostic in skipped:  # special files and symlinks leaving the workspace
             self.report(diagnostic)
+        schemas = {path for p in self.workspace.projects for path in p.schema_paths}
+        files = [path for path in files if path not in schemas]
         self.store.add_known(files)
         return files
 
@@ -382,7 +430,8 @@ class _Build:
         return by_file
 
     def file_entries(self, path: str, rule: Rule) -> list[DefRef] | None:
-        if not self.store.has_marker(path, rule.discovery.prefilter.encode()):
+        python = self._scanner_for(path) == "python"
+        if python and not self.store.has_marker(path, rule.discovery.prefilter.encode()):
             return None
         self.scan_diagnostics(path)
         scan = self.store.scan(path)
@@ -414,13 +463,23 @@ class _Build:
         from graphql import GraphQLError
 
         from sodabuild.compose.document import parse_definition
+        from sodabuild.scan.static import joined
 
         definition = self.definition(ref)
         source_name = f"{ref.path}::{ref.name}"
-        self.host().register(source_name, ref.path, definition.position)
+        document = self.documents.documents.get(ref)
+        text = document.text if document is not None else self.documents.text(ref, quiet=True)
+        assert text is not None
+        host = self.host()
+        host.register(source_name, text)
+
+        def origin(node: Any) -> tuple[str, int, int] | None:
+            location = node.loc.source.get_location(node.loc.start)
+            return host.locate(source_name, location.line, location.column)
+
         result: Parsed | None = None
         try:
-            result, problems = parse_definition(definition.source, source_name, ref)
+            result, problems = parse_definition(joined(text), source_name, ref, origin)
         except GraphQLError as exc:
             self.report(
                 Diagnostic(
@@ -449,7 +508,7 @@ class _Build:
     def problem(self, problem: Problem, ref: DefRef, definition: GqlDefinition) -> Diagnostic:
         severity = Severity.WARNING if problem.warning else Severity.ERROR
         file, line, column = ref.path, definition.line, definition.column
-        if problem.arg is not None:
+        if problem.arg is not None and problem.arg < len(definition.args):
             arg = definition.args[problem.arg]
             line, column = arg.line, arg.column
         elif problem.node is not None and problem.node.loc is not None:
@@ -478,6 +537,17 @@ class _Build:
         if isinstance(target, ModRef):
             message = f"'{arg.text}' is a module, not a gql() fragment"
             self.report(Diagnostic("GQL_ARG_NOT_FRAGMENT", message, *where))
+            return None
+        if isinstance(target, ConstRef):
+            self.report(
+                Diagnostic(
+                    "GQL_ARG_NOT_FRAGMENT",
+                    f"'{arg.text}' is a string, not a gql() fragment",
+                    *where,
+                    hint="splice the string into the document (`+`), or remove the argument "
+                    "and let the spread resolve by name",
+                )
+            )
             return None
         assert isinstance(target, Unresolved)
         if target.diagnostic is not None:
@@ -511,51 +581,88 @@ class _Build:
             )
         return None
 
+    def _scanner_for(self, path: str) -> str:
+        if path.endswith(".py"):
+            return "python"
+        project = self.owner(path) or self.workspace.project(self.current)
+        suffix = "." + path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""
+        return project.extensions.get(suffix, "python")
+
     def composed(self, ref: DefRef) -> Composed | None:
+        """``ref`` composed with its fragments (memoized; None when it fails)."""
         if ref in self._composed:
             return self._composed[ref]
+        self._composing.append(ref)
+        try:
+            return self._compose(ref)
+        finally:
+            self._composing.pop()
+
+    def _compose(self, ref: DefRef) -> Composed | None:
         from sodabuild.compose.document import compose
 
         definition = self.definition(ref)
+        text = self.documents.text(ref)
+        read: set[str] = {ref.path}
+        if text is None:
+            self.documents.dynamic.add(ref)
+            self.reasons[f"{ref.path}::{ref.name}"] = (
+                "not built: part of its document is known only at run time (GQL_DYNAMIC)"
+            )
+            self._composed[ref] = None
+            self._depends(ref, read | self.documents.deps(ref), ())
+            return None
+        read |= self.documents.deps(ref)
+        project = self.project_of(ref.path)
+        if project.fragments == "names" and definition.args:
+            arg = definition.args[0]
+            self.report(
+                Diagnostic(
+                    "GQL_ARG_INVALID",
+                    f"project '{project.name}' resolves fragments by name "
+                    '(fragments = "names"): fragment arguments are not used',
+                    ref.path,
+                    arg.line,
+                    arg.column,
+                    hint='remove the arguments, or set fragments = "both" in the project',
+                )
+            )
+            self._composed[ref] = None
+            self._depends(ref, read, ())
+            return None
         self._in_progress.append(ref)
         args: list[Composed | None] = []
         targets: list[DefRef] = []
         identities: list[object] = []
-        read: set[str] = {ref.path}
         for index, arg in enumerate(definition.args):
             with self.timer.phase("resolve"), self.names.recording() as deps:
                 target = self.resolve_arg(ref, index)
             read |= deps
             if target is not None:
                 targets.append(target)
-            if target is None:
-                args.append(None)
-            elif target in self._in_progress:
-                cycle = [*self._in_progress[self._in_progress.index(target) :], target]
-                names = " -> ".join(r.name for r in cycle)
-                self.report(
-                    Diagnostic(
-                        "GQL_FRAGMENT_CYCLE",
-                        f"fragment cycle: {names}",
-                        ref.path,
-                        arg.line,
-                        arg.column,
-                        hint="fragments cannot include themselves, directly or through others",
-                    )
-                )
-                args.append(None)
-            else:
-                args.append(self.composed(target))
+            args.append(self._argument(ref, target, (ref.path, arg.line, arg.column)))
+            identities.append(target)
+        passed = {arg.name for arg in args if arg is not None}
+        # an argument that failed fails this definition: no by-name lookups to report
+        by_name = all(arg is not None for arg in args)
+        document = self.documents.document(ref, passed, by_name)
+        assert document is not None
+        self.documents.documents[ref] = document
+        read |= document.deps
+        for target in document.targets:
+            targets.append(target)
+            args.append(self._argument(ref, target, (ref.path, definition.line, definition.column)))
             identities.append(target)
         self._in_progress.pop()
-        for path in self.resolution_deps.get(ref, ()):
-            self.read_by[path].discard(ref)
-        self.resolution_deps[ref] = frozenset(read)
-        for path in read:
-            self.read_by.setdefault(path, set()).add(ref)
-        self.definition_graph.link(ref, tuple(targets))
+        self._depends(ref, read, tuple(targets))
+        if document.ambiguous:
+            self.documents.report_ambiguous(ref, document)
+            self._composed[ref] = None
+            return None
+        if any(target in self.documents.dynamic for target in targets):
+            self.documents.dynamic.add(ref)  # a fragment it uses is reported as dynamic
         key: str | None = None
-        source = digest([definition.source])
+        source = text_signature(document.text, project.fragments)
         arg_outcomes = tuple((f"{t.path}::{t.name}", self._outcome.get(t, "")) for t in targets)
         if all(arg is not None for arg in args):
             # fragments enter the key by what they produced (early cutoff: a fragment whose
@@ -578,7 +685,10 @@ class _Build:
         scan = self.store.scan(ref.path)
         bound = scan.bound_names() if scan else frozenset()
         result, problems = compose(parsed, ref, args, identities, bound)
-        diagnostics = [self.problem(problem, ref, definition) for problem in problems]
+        diagnostics = [
+            self.documents.unknown_hint(self.problem(p, ref, definition), project, ref)
+            for p in problems
+        ]
         for diagnostic in diagnostics:
             self.report(diagnostic)
         if result is None or key is None:
@@ -594,6 +704,35 @@ class _Build:
                     " recomposed (propagation stopped here)"
                 )
         return result
+
+    def _argument(
+        self, ref: DefRef, target: DefRef | None, where: tuple[str, int, int]
+    ) -> Composed | None:
+        """The composition of a fragment ``ref`` uses (None if it fails or is a cycle)."""
+        if target is None:
+            return None
+        if target in self._in_progress:
+            cycle = [*self._in_progress[self._in_progress.index(target) :], target]
+            names = " -> ".join(r.name for r in cycle)
+            self.report(
+                Diagnostic(
+                    "GQL_FRAGMENT_CYCLE",
+                    f"fragment cycle: {names}",
+                    *where,
+                    hint="fragments cannot include themselves, directly or through others",
+                )
+            )
+            return None
+        return self.composed(target)
+
+    def _depends(self, ref: DefRef, read: set[str], targets: tuple[DefRef, ...]) -> None:
+        """Record the files ``ref``'s resolution read and the definitions it uses."""
+        for path in self.resolution_deps.get(ref, ()):
+            self.read_by[path].discard(ref)
+        self.resolution_deps[ref] = frozenset(read)
+        for path in read:
+            self.read_by.setdefault(path, set()).add(ref)
+        self.definition_graph.link(ref, targets)
 
     @staticmethod
     def _why(
@@ -672,6 +811,13 @@ class _Build:
                 other = first[name]
                 original = self.definition(other)
                 definition = self.definition(ref)
+                before = self._composed.get(other)
+                if (other.path == ref.path and original.call == definition.call) or (
+                    composed is not None and before is not None and composed.hash == before.hash
+                ):
+                    # variants of one call, or one document reached twice (a marked string
+                    # also passed to gql()): the same operation, not a clash
+                    continue
                 self.report(
                     Diagnostic(
                         "GQL_DUPLICATE_OPERATION",
@@ -686,294 +832,6 @@ class _Build:
                 self._composed[ref] = None
             else:
                 first[name] = ref
-
-    def schema_files(self, project: ResolvedProject) -> list[tuple[str, bytes]] | None:
-        """The project's schema files as (path, bytes); None after reporting what is missing."""
-        if not project.schema_paths:
-            file, line, column = config_location(self.workspace, project, "schema")
-            self.report(
-                Diagnostic(
-                    "SCHEMA_NOT_FOUND",
-                    f"project '{project.name}' configures no schema",
-                    file,
-                    line,
-                    column,
-                    hint='set schema = "schema.graphql" in [project] of the project file',
-                )
-            )
-            return None
-        files: list[tuple[str, bytes]] = []
-        missing = []
-        for path in project.schema_paths:
-            data = self.store.data(path)
-            if data is None and path in self.store.problems:
-                self.report(self.store.problems[path])  # too large: never read
-                return None
-            if data is None:
-                missing.append(path)
-            else:
-                files.append((path, data))
-        if missing:
-            file, line, column = config_location(self.workspace, project, "schema")
-            for path in missing:
-                self.report(
-                    Diagnostic(
-                        "SCHEMA_NOT_FOUND",
-                        f"schema file '{path}' does not exist",
-                        file,
-                        line,
-                        column,
-                        hint="fix the schema path; it is relative to the project root",
-                    )
-                )
-            return None
-        return files
-
-    def schema(self, files: list[tuple[str, bytes]], identity: str) -> LoadedSchema:
-        """Build (once per build) the schema of these files, whose hash is ``identity``;
-        its diagnostics are reported."""
-        from sodabuild.validate.schema import load_schema
-
-        key = tuple(path for path, _ in files)
-        if key not in self._schemas:
-            loaded = self.schema_cache.get(identity)
-            if loaded is None:
-                loaded = load_schema(files)
-                if loaded.schema is not None:
-                    self.schema_cache[identity] = loaded
-            self._schemas[key] = loaded
-            for diagnostic in loaded.diagnostics:
-                self.report(diagnostic)
-            if loaded.schema is not None and loaded.diagnostics:
-                self._schema_warnings[identity] = tuple(loaded.diagnostics)
-        return self._schemas[key]
-
-    def prevalidate(
-        self,
-        files: list[tuple[str, bytes]],
-        schema_hash: str,
-        refs: list[DefRef],
-        validated: dict[tuple[str, str], bool],
-    ) -> LoadedSchema | None:
-        """Prove most documents valid at once; what is left goes to a process pool if large.
-
-        First the whole project as one combined document (each definition traversed once,
-        see validate/combined.py); the documents it cannot vouch for are validated one by
-        one, on several processes when there are many. Failures end up in ``validate``,
-        which locates their diagnostics.
-        """
-        from sodabuild.validate.combined import known_valid
-        from sodabuild.validate.parallel import passing
-
-        candidates: dict[tuple[str, str], tuple[DefRef, Composed]] = {}
-        for ref in refs:
-            composed = self._composed.get(ref)
-            if composed is None:
-                continue
-            key = (composed.hash, schema_hash)
-            if key in validated:
-                continue
-            if self.warm is not None and key in self.warm.validated:
-                self.cache.hit()
-                validated[key] = True
-                continue
-            if key not in candidates:
-                self.cache.miss()
-                candidates[key] = (ref, composed)
-        if not candidates and (self.warm is None or schema_hash not in self.warm.validated_schemas):
-            # nothing to validate, but a schema never seen before is still checked
-            loaded = self.schema(files, schema_hash)
-            return loaded if loaded.schema is not None else None
-        if not candidates:
-            # a known-good schema is not built again; its warnings are replayed
-            assert self.warm is not None
-            warnings = self.warm.schema_warnings.get(schema_hash, ())
-            if warnings and schema_hash not in self._schema_warnings:
-                self._schema_warnings[schema_hash] = warnings
-                for diagnostic in warnings:
-                    self.report(diagnostic)
-            return None
-        loaded = self.schema(files, schema_hash)
-        if loaded.schema is None:
-            return None
-        candidates = {key: (ref, self.full(ref)) for key, (ref, _) in candidates.items()}
-        origins = {f"{ref.path}::{ref.name}": ref for ref in self._parsed}
-        proven = known_valid(loaded.schema, list(candidates.values()), origins)
-        self.validated_count += len(candidates)
-        pending: dict[tuple[str, str], tuple[str, bool]] = {}
-        for index, (key, (_, composed)) in enumerate(candidates.items()):
-            if index in proven:
-                validated[key] = True
-            else:
-                pending[key] = (composed.document, composed.kind == "fragment")
-        results = passing(loaded.schema, list(pending.values()))
-        if results is None:
-            return loaded
-        for key, ok in zip(pending, results, strict=True):
-            if ok:
-                validated[key] = True
-        return loaded
-
-    def validate(
-        self,
-        ref: DefRef,
-        composed: Composed,
-        files: list[tuple[str, bytes]],
-        schema_hash: str,
-        validated: dict[tuple[str, str], bool],
-    ) -> bool:
-        """Known-good documents pass; others are validated here on located ASTs."""
-        from sodabuild.validate.documents import validate_composed
-
-        key = (composed.hash, schema_hash)
-        if validated.get(key):
-            return True
-        loaded = self.schema(files, schema_hash)
-        if loaded.schema is None:
-            return False
-        definition = self.definition(ref)
-        diagnostics = validate_composed(
-            loaded.schema,
-            self.full(ref),
-            self.host(),
-            (ref.path, definition.line, definition.column),
-        )
-        for diagnostic in diagnostics:
-            self.report(diagnostic)
-        if not diagnostics:
-            validated[key] = True
-        return not diagnostics
-
-    def _previous_outputs(self, out_dir: str) -> dict[str, Stamp] | None:
-        """The stamps of what the last build wrote in ``out_dir`` (out_dir-relative)."""
-        if self.warm is None or not self.warm.outputs:
-            return None
-        prefix = out_dir + "/"
-        return {
-            path[len(prefix) :]: stamp
-            for path, stamp in self.warm.outputs.items()
-            if path.startswith(prefix)
-        } or None
-
-    def assembler(self, plan: Plan) -> Assembler:
-        key = (plan.project.name, plan.rule.content_hash())
-        found = self.memory.assemblers.get(key)
-        if found is None:
-            found = self.memory.assemblers[key] = Assembler(plan.project.name, plan.rule)
-        return found
-
-    def declare_outputs(self, plan: Plan) -> None:
-        """Where the plan's outputs live, in its project's result."""
-        result = self.results[plan.project.name]
-        for output in plan.rule.outputs:
-            result.outputs[output.kind] = f"{plan.project.out_dir}/{output.path}"
-
-    def output(self, plan: Plan, changed: list[Element] | None = None) -> None:
-        """Emit a plan's outputs and stage them for its project's commit.
-
-        ``changed``: only these elements changed since the last emission (the fast path).
-        """
-        project = plan.project
-        with self.timer.phase("emit"):
-            assembler = self.assembler(plan)
-            if changed is None:
-                emitted = assembler.emit(plan.schema_id, list(plan.elements.values()))
-            else:
-                emitted = assembler.update(plan.schema_id, changed)
-        self.chunk_counts["chunks_reused"] += emitted.chunks_reused
-        self.chunk_counts["chunks_rebuilt"] += emitted.chunks_built
-        self.declare_outputs(plan)
-        staged = self.staged.setdefault(project.name, _Staged())
-        staged.files.update(emitted.files)
-        staged.dirty = True
-        staged.ok &= plan.schema_ok
-        if emitted.chunks_dir is not None:
-            staged.chunk_dirs.add(emitted.chunks_dir)
-
-    def stage_unchanged(self, plan: Plan) -> None:
-        """A plan none of whose elements changed (the fast path): its outputs stand as
-        written, and go into its project's commit unchanged if another plan's changed."""
-        assembler = self.assembler(plan)
-        self.declare_outputs(plan)
-        self.chunk_counts["chunks_reused"] += assembler.chunk_count
-        staged = self.staged.setdefault(plan.project.name, _Staged())
-        staged.files.update(assembler.files)
-        for output in plan.rule.outputs:
-            if output.kind == "chunks":
-                staged.chunk_dirs.add(output.path)
-
-    def commit(self) -> None:
-        """Write (or, with ``--check``, compare) each project's staged outputs as one
-        atomic commit of its out_dir; a project with errors writes nothing."""
-        from sodabuild.write.commit import check_committed, commit_outputs, recover
-
-        for name, staged in self.staged.items():
-            result = self.results[name]
-            project = next(p for p in self.selected if p.name == name)
-            if not staged.ok or not result.ok:
-                continue
-            out_dir = self.root / project.out_dir
-            if not staged.dirty:
-                if not self.check:
-                    with suppress(OSError):  # a killed commit's leftovers
-                        recover(out_dir)
-                result.unchanged.extend(sorted(staged.files))
-                result.wrote = True
-                continue
-            previous = self._previous_outputs(project.out_dir)
-            with self.timer.phase("write"):
-                if self.check:
-                    result.stale.extend(
-                        f"{project.out_dir}/{rel}"
-                        for rel in check_committed(
-                            out_dir, staged.files, staged.chunk_dirs, previous
-                        )
-                    )
-                    continue
-                try:
-                    report = commit_outputs(
-                        self.root,
-                        out_dir,
-                        staged.files,
-                        staged.chunk_dirs,
-                        previous,
-                        self.warm.outputs_recorded_ns if self.warm is not None else 0,
-                    )
-                except OSError as exc:
-                    where = Path(exc.filename or out_dir)
-                    self.report(
-                        Diagnostic(
-                            "OUTPUT_WRITE",
-                            f"cannot write outputs: {exc.strerror or exc}",
-                            os.path.relpath(where, self.root),
-                            hint="check permissions and free space of the out_dir; "
-                            "outputs are never written through symlinks",
-                        ),
-                        project=name,
-                    )
-                    continue
-            result.written.extend(report.written)
-            result.unchanged.extend(report.unchanged)
-            prefixes = tuple(d + "/" for d in staged.chunk_dirs)
-            self.chunk_counts["chunks_written"] += sum(
-                1 for rel in report.written if rel.startswith(prefixes)
-            )
-            result.removed.extend(report.removed)
-            result.wrote = True
-            for rel in previous or {}:
-                self.output_stamps.pop(f"{project.out_dir}/{rel}", None)
-            for rel, stamp in report.stamps.items():
-                self.output_stamps[f"{project.out_dir}/{rel}"] = stamp
-            self.stamp_output_dirs(project.out_dir, report.dirs)
-        self.staged = {}
-
-    def stamp_output_dirs(self, out_dir: str, dirs: Mapping[str, DirStamp]) -> None:
-        """Record the committed out_dir's directories, for the no-op check."""
-        inside = f"{out_dir}/"
-        for path in [p for p in self.output_dirs if p == out_dir or p.startswith(inside)]:
-            del self.output_dirs[path]
-        for rel, stamp in dirs.items():
-            self.output_dirs[f"{out_dir}/{rel}" if rel else out_dir] = stamp
 
     def warm_state(self) -> WarmState:
         """What this build leaves for the next one."""
@@ -1000,14 +858,16 @@ class _Build:
             },
             reasons=dict(self.reasons),
             file_reasons=dict(self.store.file_reasons),
-            validated=set(self.validated_ok),
-            validated_schemas=set(self._good_schemas),
+            validated=set(self.validation.validated_ok),
+            validated_schemas=set(self.validation.good_schemas),
             schema_warnings={
-                h: w for h, w in self._schema_warnings.items() if h in self._good_schemas
+                h: w
+                for h, w in self.validation.schema_warnings.items()
+                if h in self.validation.good_schemas
             },
-            outputs=dict(self.output_stamps),
+            outputs=dict(self.outputs.output_stamps),
             outputs_recorded_ns=time.time_ns(),
-            output_dirs=dict(self.output_dirs),
+            output_dirs=dict(self.outputs.output_dirs),
         )
         return state
 
@@ -1076,7 +936,7 @@ class _Build:
             plan.pruning,
             module_of=lambda ref: self.module_path(ref, project),
             id_of=lambda ref: self.canonical_id(ref, project),
-            kind_of=lambda ref: definition_kind(self.definition(ref).source),
+            kind_of=lambda ref: definition_kind(self.documents.source_text(ref)),
             fragments_of=self.fragments_of,
             users_of=self.users_of,
         )
@@ -1097,6 +957,7 @@ class _Build:
                     with self.timer.phase("resolve"):
                         self.link_modules(files)
                     self.plans.append(Plan(project, rule, files, by_file))
+            self.no_documents()
             with self.timer.phase("resolve"):
                 for plan in self.plans:
                     self.current = plan.project.name
@@ -1115,29 +976,38 @@ class _Build:
                 self.results[plan.project.name].modules += len(plan.files)
                 self.duplicates(plan.project, plan.refs)
                 with self.timer.phase("validate"):
-                    self.check_schema(plan, plan.refs)
+                    self.validation.check_schema(plan, plan.refs)
                 self.build_elements(plan, plan.refs)
-                self.output(plan)
-            self.commit()
-            self.validated_ok = {key for key, ok in self.validated.items() if ok}
-        for identity in set(self.schema_cache) - self._schema_ids:
-            del self.schema_cache[identity]  # keep only the projects' current schemas
+                self.outputs.emit(plan)
+            self.outputs.commit()
+            validation = self.validation
+            validation.validated_ok = {key for key, ok in validation.validated.items() if ok}
+        for identity in set(self.memory.schemas) - self.validation.schema_ids:
+            del self.memory.schemas[identity]  # keep only the projects' current schemas
         return self.finish()
 
-    def check_schema(self, plan: Plan, refs: list[DefRef]) -> None:
-        """The plan's schema files and hash, ``refs`` prevalidated against it, and whether
-        the schema builds (its problems reported)."""
-        plan.schema_files = self.schema_files(plan.project)
-        plan.schema_id = schema_hash(plan.schema_files) if plan.schema_files is not None else ""
-        self._schema_ids.add(plan.schema_id)
-        if plan.schema_files is not None:
-            self.prevalidate(plan.schema_files, plan.schema_id, refs, self.validated)
-        built = self._schemas.get(tuple(p for p, _ in plan.schema_files or ()))
-        plan.schema_ok = plan.schema_files is not None and not (
-            built is not None and built.schema is None
-        )
-        if plan.schema_ok:
-            self._good_schemas.add(plan.schema_id)
+    def no_documents(self) -> None:
+        """Warn about each selected project whose discovered files hold no document."""
+        for project in self.selected:
+            plans = [plan for plan in self.plans if plan.project.name == project.name]
+            if not plans or any(plan.refs for plan in plans):
+                continue
+            files = sum(len(plan.files) for plan in plans)
+            file, line, column = config_location(self.workspace, project, "include")
+            self.report(
+                Diagnostic(
+                    "GQL_NO_DOCUMENTS",
+                    f"project '{project.name}' has no GraphQL documents: {files} files "
+                    "discovered, none holds a gql() call, a marked string or a definition",
+                    file,
+                    line,
+                    column,
+                    hint="check the project's include globs and [plugins.graphql] gql_modules; "
+                    "mark plain strings with `# language=GraphQL`",
+                    severity=Severity.WARNING,
+                ),
+                project=project.name,
+            )
 
     def build_elements(self, plan: Plan, refs: list[DefRef]) -> None:
         """Validate ``refs`` and (re)make their elements; a failure drops its element."""
@@ -1146,12 +1016,17 @@ class _Build:
             plan.elements.pop(ref, None)
             composed = self._composed.get(ref)
             if composed is None:
-                result.failed_definitions += 1
+                if (
+                    ref not in self.documents.dynamic
+                ):  # dynamic ones are warned, counted in finish()
+                    result.failed_definitions += 1
                 continue
             if not plan.schema_ok or plan.schema_files is None:
                 continue
             with self.timer.phase("validate"):
-                ok = self.validate(ref, composed, plan.schema_files, plan.schema_id, self.validated)
+                ok = self.validation.validate(
+                    ref, composed, plan.schema_files, plan.schema_id, self.validation.validated
+                )
             if not ok:
                 result.failed_definitions += 1
                 continue
@@ -1164,19 +1039,22 @@ class _Build:
             "files_parsed": self.store.counts.parsed,
             "elements": sum(r.elements for r in self.results.values()),
             "definitions": len(self._composed),
-            "documents_validated": self.validated_count,
+            "documents_validated": self.validation.validated_count,
             "cache_hits": self.cache.hits,
             "cache_misses": self.cache.misses,
             "cache_skips": self.cache.skips,
-            **self.chunk_counts,
+            **self.outputs.chunk_counts,
             "module_edges": self.module_graph.edge_count(),
             "definition_edges": self.definition_graph.edge_count(),
         }
 
     def finish(self, state: WarmState | None = None) -> BuildResult:
         for result in self.results.values():
-            result.elements = sum(
-                len(plan.elements) for plan in self.plans if plan.project.name == result.name
+            plans = [plan for plan in self.plans if plan.project.name == result.name]
+            result.elements = sum(len(plan.elements) for plan in plans)
+            result.documents = sum(len(plan.refs) for plan in plans)
+            result.dynamic_definitions = sum(
+                1 for plan in plans for ref in plan.refs if ref in self.documents.dynamic
             )
             result.diagnostics.sort(key=Diagnostic.sort_key)
         built = BuildResult(
@@ -1203,14 +1081,23 @@ class _Build:
 
         for plan in self.plans:
             if plan.schema_files is not None and plan.schema_ok:
-                self.schema(plan.schema_files, plan.schema_id)
+                self.validation.schema(plan.schema_files, plan.schema_id)
 
     def retain(self, result: BuildResult) -> None:
         """Keep this build as the session's graph for the next change set (the fast path
-        in build/update.py), without what it no longer needs: ASTs and file bytes."""
+        in engine/update.py), without what it no longer needs: ASTs and file bytes."""
         self.memory.graph = None
-        if self.check or not result.ok or any(p.diagnostics for p in result.projects):
+        if self.check or not result.ok:
             return  # the fast path starts only from a clean, written build
+        for project in result.projects:
+            for diagnostic in project.diagnostics:
+                code = diagnostic.code
+                owned = (
+                    code in OWNED_WARNINGS and diagnostic_key(diagnostic) in self.diagnostic_refs
+                )
+                if diagnostic.severity is Severity.ERROR or not (owned or code in BUILD_WARNINGS):
+                    return  # a warning the fast path could not account for
+        self.carried = {p.name: list(p.diagnostics) for p in result.projects}
         for ref in self._with_ast:
             composed = self._composed.get(ref)
             if composed is not None:

@@ -39,6 +39,8 @@ def build_summary(
                 "out_dir": p.out_dir,
                 "outputs": p.outputs,
                 "elements": p.elements,
+                "documents": p.documents,
+                "dynamic_documents": p.dynamic_definitions,
                 "modules": p.modules,
                 "graph_filter": p.graph_filter,
                 "ok": p.ok,
@@ -152,6 +154,9 @@ def render(summary: dict[str, Any]) -> list[str]:
         suffix = f" [{', '.join(notes)}]" if notes else ""
         pruned = project.get("graph_filter")
         scope = f" (graph filter {pruned})" if pruned else ""
+        dynamic = project.get("dynamic_documents", 0)
+        if dynamic:
+            scope += f" ({dynamic} dynamic document{'s' * (dynamic != 1)} not built)"
         lines.append(
             f"{project['name']}: {project['elements']} elements{scope} from "
             f"{project['modules']} modules -> {project['out_dir']} ({state}){suffix}"

@@ -1,0 +1,215 @@
+"""Emit and write: each plan's outputs staged per project, then one commit per project.
+
+:class:`OutputStage` turns a plan's elements into bytes with the project's
+:class:`~sodabuild.emit.outputs.Assembler` (kept by the session: only changed elements are
+serialized again), stages them, and commits each project's out_dir as a whole
+(``write/commit.py``), or compares with ``--check``. It records what it wrote (stamps of
+files and directories) for the next build's no-op check. Its inputs are explicit: the
+workspace root, the selected projects and their results, the previous build's state.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sodabuild.config.model import ResolvedProject
+from sodabuild.diagnostics import Diagnostic
+from sodabuild.emit.outputs import Assembler, Element
+from sodabuild.engine.state import WarmState
+from sodabuild.session.fingerprint import DirStamp, Stamp
+
+if TYPE_CHECKING:
+    from sodabuild.engine.pipeline import Plan, ProjectResult
+
+
+@dataclass
+class Staged:
+    """A project's outputs waiting for its commit (out_dir-relative path -> bytes)."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    chunk_dirs: set[str] = field(default_factory=set)
+    #: Whether any plan emitted anew (else every output stands as written).
+    dirty: bool = False
+    #: Whether every plan's schema built (a project with a broken schema writes nothing).
+    ok: bool = True
+
+
+class OutputStage:
+    """Staged outputs of the build's projects and their commit."""
+
+    def __init__(
+        self,
+        root: Path,
+        projects: list[ResolvedProject],
+        results: Callable[[], Mapping[str, ProjectResult]],
+        assemblers: dict[tuple[str, str], Assembler],
+        warm: Callable[[], WarmState | None],
+        check: bool,
+        phase: Callable[[str], AbstractContextManager[None]],
+        report: Callable[[Diagnostic, str], None],
+    ) -> None:
+        self.root = root
+        self.projects = {project.name: project for project in projects}
+        self._results = results
+        self.assemblers = assemblers
+        self.warm = warm
+        self.check = check
+        self.phase = phase
+        self._report = report
+        self.staged: dict[str, Staged] = {}
+        #: Stamps of every output file and directory as committed (the no-op check).
+        self.output_stamps: dict[str, Stamp] = {}
+        self.output_dirs: dict[str, DirStamp] = {}
+        #: Chunks assembled from the previous emission / serialized again / written to disk.
+        self.chunk_counts = {"chunks_reused": 0, "chunks_rebuilt": 0, "chunks_written": 0}
+
+    @property
+    def results(self) -> Mapping[str, ProjectResult]:
+        return self._results()
+
+    def report(self, diagnostic: Diagnostic, project: str) -> None:
+        self._report(diagnostic, project)
+
+    def begin(self) -> None:
+        """Start another build on this stage (the change-set fast path)."""
+        self.staged = {}
+        self.chunk_counts = dict.fromkeys(self.chunk_counts, 0)
+
+    def previous_outputs(self, out_dir: str) -> dict[str, Stamp] | None:
+        """The stamps of what the last build wrote in ``out_dir`` (out_dir-relative)."""
+        warm = self.warm()
+        if warm is None or not warm.outputs:
+            return None
+        prefix = out_dir + "/"
+        return {
+            path[len(prefix) :]: stamp
+            for path, stamp in warm.outputs.items()
+            if path.startswith(prefix)
+        } or None
+
+    def assembler(self, plan: Plan) -> Assembler:
+        key = (plan.project.name, plan.rule.content_hash())
+        found = self.assemblers.get(key)
+        if found is None:
+            found = self.assemblers[key] = Assembler(plan.project.name, plan.rule)
+        return found
+
+    def declare(self, plan: Plan) -> None:
+        """Where the plan's outputs live, in its project's result."""
+        result = self.results[plan.project.name]
+        for output in plan.rule.outputs:
+            result.outputs[output.kind] = f"{plan.project.out_dir}/{output.path}"
+
+    def emit(self, plan: Plan, changed: list[Element] | None = None) -> None:
+        """Emit a plan's outputs and stage them for its project's commit.
+
+        ``changed``: only these elements changed since the last emission (the fast path).
+        """
+        project = plan.project
+        with self.phase("emit"):
+            assembler = self.assembler(plan)
+            if changed is None:
+                emitted = assembler.emit(plan.schema_id, list(plan.elements.values()))
+            else:
+                emitted = assembler.update(plan.schema_id, changed)
+        self.chunk_counts["chunks_reused"] += emitted.chunks_reused
+        self.chunk_counts["chunks_rebuilt"] += emitted.chunks_built
+        self.declare(plan)
+        staged = self.staged.setdefault(project.name, Staged())
+        staged.files.update(emitted.files)
+        staged.dirty = True
+        staged.ok &= plan.schema_ok
+        if emitted.chunks_dir is not None:
+            staged.chunk_dirs.add(emitted.chunks_dir)
+
+    def keep(self, plan: Plan) -> None:
+        """A plan none of whose elements changed (the fast path): its outputs stand as
+        written, and go into its project's commit unchanged if another plan's changed."""
+        assembler = self.assembler(plan)
+        self.declare(plan)
+        self.chunk_counts["chunks_reused"] += assembler.chunk_count
+        staged = self.staged.setdefault(plan.project.name, Staged())
+        staged.files.update(assembler.files)
+        for output in plan.rule.outputs:
+            if output.kind == "chunks":
+                staged.chunk_dirs.add(output.path)
+
+    def commit(self) -> None:
+        """Write (or, with ``--check``, compare) each project's staged outputs as one
+        atomic commit of its out_dir; a project with errors writes nothing."""
+        from sodabuild.write.commit import check_committed, commit_outputs, recover
+
+        for name, staged in self.staged.items():
+            result = self.results[name]
+            project = self.projects[name]
+            if not staged.ok or not result.ok:
+                continue
+            out_dir = self.root / project.out_dir
+            if not staged.dirty:
+                if not self.check:
+                    with suppress(OSError):  # a killed commit's leftovers
+                        recover(out_dir)
+                result.unchanged.extend(sorted(staged.files))
+                result.wrote = True
+                continue
+            previous = self.previous_outputs(project.out_dir)
+            warm = self.warm()
+            recorded_ns = warm.outputs_recorded_ns if warm is not None else 0
+            with self.phase("write"):
+                if self.check:
+                    result.stale.extend(
+                        f"{project.out_dir}/{rel}"
+                        for rel in check_committed(
+                            out_dir, staged.files, staged.chunk_dirs, previous
+                        )
+                    )
+                    continue
+                try:
+                    report = commit_outputs(
+                        self.root,
+                        out_dir,
+                        staged.files,
+                        staged.chunk_dirs,
+                        previous,
+                        recorded_ns,
+                    )
+                except OSError as exc:
+                    where = Path(exc.filename or out_dir)
+                    self.report(
+                        Diagnostic(
+                            "OUTPUT_WRITE",
+                            f"cannot write outputs: {exc.strerror or exc}",
+                            os.path.relpath(where, self.root),
+                            hint="check permissions and free space of the out_dir; "
+                            "outputs are never written through symlinks",
+                        ),
+                        project=name,
+                    )
+                    continue
+            result.written.extend(report.written)
+            result.unchanged.extend(report.unchanged)
+            prefixes = tuple(d + "/" for d in staged.chunk_dirs)
+            self.chunk_counts["chunks_written"] += sum(
+                1 for rel in report.written if rel.startswith(prefixes)
+            )
+            result.removed.extend(report.removed)
+            result.wrote = True
+            for rel in previous or {}:
+                self.output_stamps.pop(f"{project.out_dir}/{rel}", None)
+            for rel, stamp in report.stamps.items():
+                self.output_stamps[f"{project.out_dir}/{rel}"] = stamp
+            self.stamp_dirs(project.out_dir, report.dirs)
+        self.staged = {}
+
+    def stamp_dirs(self, out_dir: str, dirs: Mapping[str, DirStamp]) -> None:
+        """Record the committed out_dir's directories, for the no-op check."""
+        inside = f"{out_dir}/"
+        for path in [p for p in self.output_dirs if p == out_dir or p.startswith(inside)]:
+            del self.output_dirs[path]
+        for rel, stamp in dirs.items():
+            self.output_dirs[f"{out_dir}/{rel}" if rel else out_dir] = stamp
