@@ -23,7 +23,7 @@ from benchmarks.run import REPO, SIZES, _generator
 
 def _build(python: str, root: Path) -> float:
     argv = [python, "-m", "sodabuild", "build", "-w", str(root), "--json"]
-    measured = run_measured(argv)
+    measured = run_measured(argv, cwd=root)  # not the repo: -m would import its package
     if measured.returncode not in (0, 1):
         raise SystemExit(f"{python}: build failed: {measured.stdout[-2000:]}{measured.stderr}")
     return measured.wall_s

@@ -55,8 +55,15 @@ def fragment_sites(text: str) -> list[FragmentSite]:
     return sites
 
 
+def fragment_names(text: str) -> set[str]:
+    """Names of the fragments ``text`` defines."""
+    return set(_FRAGMENT.findall(blank(text)))
+
+
 def spread_names(text: str) -> set[str]:
     """Names of the fragments ``text`` spreads (``...on Type`` is an inline fragment)."""
+    if "..." not in text:
+        return set()
     return {name for name in _SPREAD.findall(blank(text)) if name != "on"}
 
 

@@ -274,7 +274,7 @@ class DocumentStage:
         if passed) and fragments spliced into other documents (their text appended).
         ``passed``: the names of the fragments passed to gql(); without ``by_name``, only
         the text."""
-        from sodabuild.compose.names import fragment_sites, spread_names
+        from sodabuild.compose.names import fragment_names, spread_names
         from sodabuild.scan.static import Span, joined, slice_text
 
         text = self.text(ref)
@@ -287,8 +287,11 @@ class DocumentStage:
         if by_imports_only or not by_name:
             return found
         body = joined(text)
-        defined = {site.name for site in fragment_sites(body)}
-        pending = sorted(spread_names(body) - defined - passed)
+        spread = spread_names(body) - passed
+        if not spread:
+            return found  # every spread is passed (the common case): nothing to look up
+        defined = fragment_names(body)
+        pending = sorted(spread - defined)
         done: set[str] = set()
         while pending:
             name = pending.pop(0)
@@ -314,6 +317,6 @@ class DocumentStage:
             found.text = (*found.text, newline, *piece)
             found.spliced.append((name, candidate.origin))
             piece_body = joined(piece)
-            defined |= {site.name for site in fragment_sites(piece_body)}
+            defined |= fragment_names(piece_body)
             pending.extend(sorted(spread_names(piece_body) - defined - passed - done))
         return found

@@ -104,8 +104,9 @@ def _walrus_names(node: ast.AST) -> list[str]:
     return found
 
 
-def collect(scope: Scope, body: list[ast.stmt], in_loop: bool = False) -> None:
-    """Record how each name of ``body`` (this scope only) is bound."""
+def collect(scope: Scope, body: list[ast.stmt], in_loop: bool = False, walrus: bool = True) -> None:
+    """Record how each name of ``body`` (this scope only) is bound. ``walrus``: whether the
+    module may hold ``:=`` at all (the search for it walks every expression)."""
 
     def bind(name: str, binding: Binding) -> None:
         scope.bindings.setdefault(name, []).append(binding)
@@ -116,8 +117,10 @@ def collect(scope: Scope, body: list[ast.stmt], in_loop: bool = False) -> None:
 
     for statement in body:
         line = statement.lineno
-        for name in _walrus_names(statement):
-            bind(name, Binding(None, line, "bound by :=", in_loop))
+        nested = isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        if walrus and not nested:
+            for name in _walrus_names(statement):
+                bind(name, Binding(None, line, "bound by :=", in_loop))
         if isinstance(statement, ast.Assign):
             for target in statement.targets:
                 if isinstance(target, ast.Name):
@@ -143,33 +146,33 @@ def collect(scope: Scope, body: list[ast.stmt], in_loop: bool = False) -> None:
                 other(target, line, "deleted")
         elif isinstance(statement, ast.For | ast.AsyncFor):
             other(statement.target, line, "a loop variable")
-            collect(scope, statement.body + statement.orelse, True)
+            collect(scope, statement.body + statement.orelse, True, walrus)
         elif isinstance(statement, ast.While):
-            collect(scope, statement.body + statement.orelse, True)
+            collect(scope, statement.body + statement.orelse, True, walrus)
         elif isinstance(statement, ast.If):
-            collect(scope, statement.body + statement.orelse, in_loop)
+            collect(scope, statement.body + statement.orelse, in_loop, walrus)
         elif isinstance(statement, ast.With | ast.AsyncWith):
             for item in statement.items:
                 if item.optional_vars is not None:
                     other(item.optional_vars, line, "bound by `with ... as`")
-            collect(scope, statement.body, in_loop)
+            collect(scope, statement.body, in_loop, walrus)
         elif isinstance(statement, ast.Try | ast.TryStar):
             for handler in statement.handlers:
                 if handler.name:
                     bind(handler.name, Binding(None, handler.lineno, "an exception"))
-                collect(scope, handler.body, in_loop)
-            collect(scope, statement.body + statement.orelse + statement.finalbody, in_loop)
+                collect(scope, handler.body, in_loop, walrus)
+            collect(scope, statement.body + statement.orelse + statement.finalbody, in_loop, walrus)
         elif isinstance(statement, ast.Match):
             for case in statement.cases:
                 for node in ast.walk(case.pattern):
                     bound = getattr(node, "name", None)
                     if isinstance(bound, str):
                         bind(bound, Binding(None, line, "bound by a match pattern"))
-                collect(scope, case.body, in_loop)
+                collect(scope, case.body, in_loop, walrus)
 
 
 def function_scope(
-    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, parent: Scope
+    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, parent: Scope, walrus: bool = True
 ) -> Scope:
     name = node.name if not isinstance(node, ast.Lambda) else "<lambda>"
     scope = Scope("function", name, node, parent)
@@ -184,13 +187,13 @@ def function_scope(
         scope.owner = parent
     if isinstance(node, ast.Lambda):
         return scope
-    collect(scope, node.body)
+    collect(scope, node.body, walrus=walrus)
     return scope
 
 
-def class_scope(node: ast.ClassDef, parent: Scope) -> Scope:
+def class_scope(node: ast.ClassDef, parent: Scope, walrus: bool = True) -> Scope:
     scope = Scope("class", node.name, node, parent)
-    collect(scope, node.body)
+    collect(scope, node.body, walrus=walrus)
     return scope
 
 
@@ -217,6 +220,9 @@ class IrBuilder:
     imported: set[str] = field(default_factory=set)
     star: bool = False
     classes: dict[str, Scope] = field(default_factory=dict)
+    #: Module-level classes not yet analysed (``ClassName.X`` analyses one on first use).
+    class_nodes: dict[str, ast.ClassDef] = field(default_factory=dict)
+    walrus: bool = True
     _active: set[tuple[int, str]] = field(default_factory=set)
 
     def dynamic(self, node: ast.AST, reason: str) -> Dynamic:
@@ -349,8 +355,8 @@ class IrBuilder:
                 function = function.parent
             if base.id in ("self", "cls") and function.kind == "function":
                 owner = function.owner
-            elif base.id in self.classes and base.id not in self.imported:
-                owner = self.classes[base.id]
+            elif base.id in self.class_nodes and base.id not in self.imported:
+                owner = self.class_of(base.id)
             if owner is not None:
                 if node.attr in owner.bindings:
                     return self.bound(node, node.attr, owner)
@@ -364,6 +370,15 @@ class IrBuilder:
             line, column = self.at(node)
             return Ref(parts, line, column)
         return self.dynamic(node, "is an attribute known only at run time")
+
+    def class_of(self, name: str) -> Scope:
+        """The scope of the module-level class ``name`` (analysed once, when first used)."""
+        found = self.classes.get(name)
+        if found is None:
+            found = self.classes[name] = class_scope(
+                self.class_nodes[name], self.module, self.walrus
+            )
+        return found
 
     # -- calls ------------------------------------------------------------------------
 

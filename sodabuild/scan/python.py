@@ -242,6 +242,8 @@ class _Scanner:
         self.reserved: set[str] = set()
         self.marked_lines: set[int] = set()
         self.comment_lines: set[int] = set()
+        self.walrus = True
+        self.interesting: list[int] = []
 
     def column(self, line: int, byte_offset: int) -> int:
         if 0 < line <= len(self.lines):
@@ -580,6 +582,20 @@ class _Scanner:
         self.ids.add(f"{name}~{number}")
         return f"{name}~{number}"
 
+    def interesting_lines(self) -> list[int]:
+        """Sorted lines that may hold a gql() call (its callee name followed by a
+        parenthesis) or a marked statement: the definition walk skips everything else."""
+        lines: set[int] = set()
+        names = {spelling[-1] for spelling in self.gql_callees}
+        if names:
+            pattern = r"(?<![\w])(?:" + "|".join(sorted(map(re.escape, names))) + r")\s*\("
+            starts = self.text_starts  # as ast counts lines
+            for match in re.finditer(pattern, self.text):
+                lines.add(bisect.bisect_right(starts, match.start()))
+        for line in self.marked_lines:
+            lines.update((line, line + 1))
+        return sorted(lines)
+
     def marked(self, statement: ast.stmt) -> bool:
         if not self.marked_lines:
             return False
@@ -599,20 +615,26 @@ class _Scanner:
         bound: dict[int, GqlDefinition] = {}
         handled: set[int] = set()
         stack: list[tuple[ast.AST, Scope]] = [(tree, module)]
+        interesting = self.interesting
         while stack:
             node, scope = stack.pop()
+            first = getattr(node, "lineno", None)
+            if first is not None:  # skip what spans no gql() call and no mark
+                at = bisect.bisect_left(interesting, first)
+                if at == len(interesting) or interesting[at] > (node.end_lineno or first):  # type: ignore[attr-defined]
+                    continue
             inner = scope
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
                 for part in [*getattr(node, "decorator_list", ()), *node.args.defaults]:
                     stack.append((part, scope))
-                inner = function_scope(node, scope)
+                inner = function_scope(node, scope, self.walrus)
                 body: list[ast.AST] = (
                     list(node.body) if isinstance(node.body, list) else [node.body]
                 )
                 stack.extend((child, inner) for child in reversed(body))
                 continue
             if isinstance(node, ast.ClassDef):
-                inner = class_scope(node, scope)
+                inner = class_scope(node, scope, self.walrus)
                 if scope.kind == "module":
                     builder.classes.setdefault(node.name, inner)
                 children = [*node.decorator_list, *node.bases, *node.keywords]
@@ -639,6 +661,8 @@ class _Scanner:
                     made = self.call_definitions(node, value, scope, name, binding, builder)
                     if made and binding:
                         bound[id(value)] = made[0]
+                    stack.extend(_compound_args(value, inner))
+                    continue
                 elif self.marked(node) and name is not None:
                     self.add_definitions(
                         targets[0] if binding else node,
@@ -653,6 +677,8 @@ class _Scanner:
             elif isinstance(node, ast.Call) and id(node) not in handled and self.is_gql_call(node):
                 handled.add(id(node))
                 self.call_definitions(node, node, scope, None, False, builder)
+                stack.extend(_compound_args(node, inner))
+                continue
             stack.extend((child, inner) for child in reversed(list(ast.iter_child_nodes(node))))
         return bound
 
@@ -684,7 +710,8 @@ class _Scanner:
         """Module-level names (and module-level classes' attributes) bound once to a
         string-like expression, as IR (what other modules may splice)."""
         found: dict[str, Expr] = {}
-        for prefix, scope in [("", module), *((f"{n}.", s) for n, s in builder.classes.items())]:
+        classes = [(f"{name}.", builder.class_of(name)) for name in builder.class_nodes]
+        for prefix, scope in [("", module), *classes]:
             for name, bindings in scope.bindings.items():
                 value = bindings[0].value
                 if bindings[0].in_loop:
@@ -764,15 +791,20 @@ class _Scanner:
             )
             return ModuleScan(self.path, diagnostics=tuple(self.diagnostics), parsed=False)
 
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                self.note_callees(node)
+        top = self.top_level(tree.body)
+        # imports inside functions and blocks count too (walked only when the text has one)
+        nested = _INDENTED_IMPORT.search(self.text) is not None
+        for statement in _all_statements(tree.body) if nested else top:
+            if isinstance(statement, ast.Import | ast.ImportFrom):
+                self.note_callees(statement)
+        self.walrus = ":=" in self.text
         module = Scope("module", "", tree, None)
-        collect(module, tree.body)
+        collect(module, tree.body, walrus=self.walrus)
         self.marked_lines, self.comment_lines = _marked_lines(self.text)
+        self.interesting = self.interesting_lines()
         imported = {
             (alias.asname or alias.name).split(".")[0]
-            for statement in self.top_level(tree.body)
+            for statement in top
             if isinstance(statement, ast.Import | ast.ImportFrom)
             for alias in statement.names
         }
@@ -786,15 +818,15 @@ class _Scanner:
             imported=imported - {"*"},
             star=any(
                 alias.name == "*"
-                for statement in self.top_level(tree.body)
+                for statement in top
                 if isinstance(statement, ast.ImportFrom)
                 for alias in statement.names
             ),
+            # ClassName.X reads, also in functions above the class (analysed on first use)
+            class_nodes={s.name: s for s in top if isinstance(s, ast.ClassDef)},
+            walrus=self.walrus,
         )
-        for statement in self.top_level(tree.body):
-            if isinstance(statement, ast.ClassDef):  # ClassName.X reads in functions above
-                builder.classes.setdefault(statement.name, class_scope(statement, module))
-        for statement in self.top_level(tree.body):
+        for statement in top:
             if isinstance(statement, ast.Assign | ast.AnnAssign):
                 assigned = (
                     statement.targets if isinstance(statement, ast.Assign) else [statement.target]
@@ -806,9 +838,9 @@ class _Scanner:
                     and self.is_gql_call(statement.value)
                 ):
                     self.reserved.add(assigned[0].id)
-        bound = self.find_definitions(tree, module, builder)
+        bound = self.find_definitions(tree, module, builder) if self.interesting else {}
 
-        for statement in self.top_level(tree.body):
+        for statement in top:
             if isinstance(statement, ast.Import | ast.ImportFrom):
                 self.record_import(statement)
                 continue
@@ -847,6 +879,33 @@ class _Scanner:
         )
 
 
+def _compound_args(call: ast.Call, scope: Scope) -> list[tuple[ast.AST, Scope]]:
+    """The arguments of a handled gql() call that may hold another call (literals and
+    names, nearly all of them, are not walked again)."""
+    parts = [*call.args, *(keyword.value for keyword in call.keywords)]
+    return [
+        (part, scope) for part in reversed(parts) if not isinstance(part, ast.Constant | ast.Name)
+    ]
+
+
+def _all_statements(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Every statement, in every block (bodies of functions, classes, if, try...)."""
+    found: list[ast.stmt] = []
+    stack = list(reversed(body))
+    while stack:
+        statement = stack.pop()
+        found.append(statement)
+        for name in ("body", "orelse", "finalbody"):
+            block = getattr(statement, name, None)
+            if isinstance(block, list):
+                stack.extend(reversed(block))
+        for handler in getattr(statement, "handlers", ()):
+            stack.extend(reversed(handler.body))
+        for case in getattr(statement, "cases", ()):
+            stack.extend(reversed(case.body))
+    return found
+
+
 def _deepest_bracket(text: str) -> tuple[int, int]:
     """(line, column) of the first bracket at the deepest nesting level (a rough scan that
     ignores strings and comments: only used to locate a "nested too deeply" error)."""
@@ -863,6 +922,7 @@ def _deepest_bracket(text: str) -> tuple[int, int]:
     return line, where - text.rfind("\n", 0, where)
 
 
+_INDENTED_IMPORT = re.compile(r"^[ \t]+(?:import|from)\b", re.MULTILINE)
 _MARK = re.compile(r"#\s*language\s*[=:]\s*graphql\b", re.IGNORECASE)
 _MARK_BYTES = re.compile(rb"language\s*[=:]\s*graphql", re.IGNORECASE)
 _OPERATION = re.compile(
