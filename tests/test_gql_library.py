@@ -1,6 +1,7 @@
 """``sodabuild.graphql`` documents executed by the real ``gql`` client library.
 
-Runs against whichever gql major is installed (the ``test`` extra allows 3.5 and 4.x):
+Runs against whichever gql major is installed (the ``test`` extra installs 4.x; the 3.x
+branch is kept for environments that have gql 3 and graphql-core < 3.2.7):
 ``Client(schema=...)`` executes locally through gql's local-schema transport, the way
 code written for that major calls it (3.x: ``execute(document, variable_values=...)``;
 4.x: ``execute(request)`` with ``request.variable_values`` set).

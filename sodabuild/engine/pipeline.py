@@ -34,6 +34,7 @@ from sodabuild.resolve.modules import ConstRef, Target
 from sodabuild.rules.load import RuleSet
 from sodabuild.rules.model import PruningFilter, Rule
 from sodabuild.scan import GqlDefinition, ModuleScan
+from sodabuild.scan.registry import SCANNERS
 from sodabuild.session.fingerprint import DirStamp
 
 if TYPE_CHECKING:
@@ -430,8 +431,8 @@ class _Build:
         return by_file
 
     def file_entries(self, path: str, rule: Rule) -> list[DefRef] | None:
-        python = self._scanner_for(path) == "python"
-        if python and not self.store.has_marker(path, rule.discovery.prefilter.encode()):
+        prefiltered = SCANNERS[self._scanner_for(path)].prefiltered
+        if prefiltered and not self.store.has_marker(path, rule.discovery.prefilter.encode()):
             return None
         self.scan_diagnostics(path)
         scan = self.store.scan(path)

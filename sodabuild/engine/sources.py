@@ -22,7 +22,8 @@ from pathlib import Path
 from sodabuild.diagnostics import Diagnostic
 from sodabuild.discover.files import inside_root
 from sodabuild.engine.state import CacheCounts, WarmState
-from sodabuild.scan import ModuleScan, prefilter, scan_python
+from sodabuild.scan import ModuleScan, prefilter
+from sodabuild.scan.registry import SCANNERS
 from sodabuild.session.fingerprint import Stamp, content_hash, stat_matches
 
 #: Default largest input file read (``[workspace] max_file_bytes``).
@@ -220,12 +221,7 @@ class SourceStore:
                 if data is not None and digest is not None:
                     self.cache.miss()
                     self.counts.parsed += 1
-                    if scanner == "graphql":
-                        from sodabuild.scan.graphql_file import scan_graphql
-
-                        found = scan_graphql(rel, data)
-                    else:
-                        found = scan_python(rel, data, modules)
+                    found = SCANNERS[scanner].scan(rel, data, modules)
             if found is not None and digest is not None:
                 self.scans_used[rel] = (digest, modules, found)
         self._scans[rel] = found

@@ -1,11 +1,14 @@
-"""Scanning: turn one source file's bytes into imports, bindings and gql() definitions."""
+"""Scanning: one source file's bytes to its imports, bindings, documents and constants.
+
+Scanners are chosen per file by the extension map: ``python`` (``scan/python.py``) and
+``graphql`` (``scan/graphql_file.py``); both return a :class:`ModuleScan`.
+"""
 
 from sodabuild.scan.python import (
     FragmentArg,
     GqlDefinition,
     ImportBinding,
     ModuleScan,
-    StringPosition,
     prefilter,
     scan_python,
 )
@@ -15,7 +18,6 @@ __all__ = [
     "GqlDefinition",
     "ImportBinding",
     "ModuleScan",
-    "StringPosition",
     "prefilter",
     "scan_python",
 ]

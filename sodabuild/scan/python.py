@@ -1,9 +1,12 @@
-"""The Python scanner: module-level bindings, imports and ``gql()`` definitions of one file.
+"""The Python scanner: imports, module-level bindings, documents and constants of one file.
 
 ``scan_python`` is a pure function of (path, bytes, gql modules): no file system, no global
-state, so its result can be cached per file fingerprint. It uses the stdlib ``ast`` and
-records, for every definition, the string literal and how its positions map back into the
-file (exactly when the literal's source text equals its value, else to the literal's start).
+state, so its result can be cached per file fingerprint. It uses the stdlib ``ast``. Every
+``gql()`` call, anywhere in the module, and every assignment marked ``# language=GraphQL``
+is a :class:`GqlDefinition` whose document is static-string IR (``scan/static.py``, built
+by ``scan/expressions.py``), one per variant of its conditionals; module-level names bound
+once to string-like values are recorded as IR too, for other modules to splice. Positions
+are characters, exact where the source spells a literal's value.
 """
 
 from __future__ import annotations
@@ -65,23 +68,6 @@ class ImportBinding:
 
 
 @dataclass(frozen=True, slots=True)
-class StringPosition:
-    """Where a gql() string's content starts in the host file, and whether it maps exactly."""
-
-    line: int
-    column: int
-    exact: bool
-
-    def map(self, line: int, column: int) -> tuple[int, int]:
-        """Host (line, column) of a 1-based position inside the string's value."""
-        if not self.exact:
-            return self.line, self.column
-        if line == 1:
-            return self.line, self.column + column - 1
-        return self.line + line - 1, column
-
-
-@dataclass(frozen=True, slots=True)
 class FragmentArg:
     """A fragment argument of gql(): a name or a dotted module attribute."""
 
@@ -101,7 +87,8 @@ class GqlDefinition:
 
     ``name`` is its id in the module: the module-level name it is bound to
     (``X = gql(...)``), else ``<scope>.<label>`` (enclosing classes and functions, then the
-    operation or fragment name, else the assigned name), with ``~2``, ``~3``... on a clash.
+    operation or fragment name, else the looked-up name, else the assigned name), with
+    ``~2``, ``~3``... on a clash.
     ``expr`` is the document as static-string IR (``scan.static``); ``variant`` numbers
     the variants of one call's conditionals (0: no conditional), ``call`` the call.
     """
@@ -552,7 +539,8 @@ class _Scanner:
                 if binding and target is not None and len(found) == 1:
                     name = target
                 else:
-                    label = _label(variant, self.path) or target or _ref_label(variant) or "gql"
+                    # a looked-up constant's name says more than a local `query = ...`
+                    label = _label(variant, self.path) or _ref_label(variant) or target or "gql"
                     name = ".".join([*scope.qualname, label])
                 name = self.unique(name)
             made.append(
