@@ -277,7 +277,7 @@ class DocumentStage:
         from sodabuild.compose.names import fragment_names, spread_names
         from sodabuild.scan.static import Span, joined, slice_text
 
-        text = self.text(ref)
+        text = self.text(ref, quiet=True)  # the caller has reported it (text())
         if text is None:
             return None
         project = self.project_of(ref.path)

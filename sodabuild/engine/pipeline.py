@@ -9,7 +9,7 @@ can cache them per module and per definition.
 
 from __future__ import annotations
 
-import re
+import posixpath
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from sodabuild.validate.documents import HostMap
 
 PHASES = ("discover", "scan", "resolve", "compose", "validate", "emit", "write")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -294,7 +293,7 @@ class _Build:
         return None
 
     def _gql_modules_for(self, path: str) -> tuple[str, ...]:
-        project = self.owner(path) or self.workspace.project(self.current)
+        project = self.project_of(path)
         return tuple(project.graphql_options().gql_modules)
 
     def _resolver(self, project: ResolvedProject) -> ModuleResolver:
@@ -583,11 +582,10 @@ class _Build:
         return None
 
     def _scanner_for(self, path: str) -> str:
-        if path.endswith(".py"):
-            return "python"
-        project = self.owner(path) or self.workspace.project(self.current)
-        suffix = "." + path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""
-        return project.extensions.get(suffix, "python")
+        """The scanner the owning project's extension map gives ``path`` (a module reached
+        through an import with an unmapped suffix is Python)."""
+        suffix = posixpath.splitext(path)[1]
+        return self.project_of(path).extensions.get(suffix, "python")
 
     def composed(self, ref: DefRef) -> Composed | None:
         """``ref`` composed with its fragments (memoized; None when it fails)."""

@@ -13,7 +13,7 @@ are an error.
 from __future__ import annotations
 
 from sodabuild.diagnostics import Diagnostic
-from sodabuild.scan.python import GqlDefinition, ModuleScan
+from sodabuild.scan.python import GqlDefinition, ModuleScan, unique_id
 from sodabuild.scan.static import Lit
 
 
@@ -76,12 +76,7 @@ def scan_graphql(path: str, data: bytes) -> ModuleScan:
             )
             continue
         name = node.name.value if node.name is not None else "anonymous"
-        label = name
-        number = 2
-        while label in seen:
-            label = f"{name}~{number}"
-            number += 1
-        seen.add(label)
+        label = unique_id(name, seen)
         body = text[node.loc.start : node.loc.end]
         definitions.append(
             GqlDefinition(

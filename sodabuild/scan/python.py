@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import bisect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from sodabuild.diagnostics import Diagnostic, Severity
@@ -169,7 +169,6 @@ def _char_column(line_text: bytes, byte_offset: int) -> int:
 _LEAD_BYTE = re.compile(rb"[\xc0-\xff]")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _BYTE_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _ByteColumns:
@@ -325,15 +324,11 @@ class _Scanner:
             for alias in statement.names:
                 if alias.asname:
                     binding = ImportBinding(alias.asname, alias.name, 0, None, line, column)
-                    callee: tuple[str, ...] = (alias.asname, "gql")
                 else:
                     top = alias.name.split(".")[0]
                     binding = ImportBinding(top, alias.name, 0, None, line, column, True)
-                    callee = (*alias.name.split("."), "gql")
                 self.imports.append(binding)
                 self.by_name[binding.name] = binding
-                if alias.name in self.gql_modules:
-                    self.gql_callees.add(callee)
             return
         module = statement.module or ""
         for alias in statement.names:
@@ -345,11 +340,6 @@ class _Scanner:
                 continue
             self.imports.append(binding)
             self.by_name[binding.name] = binding
-            if statement.level == 0 and alias.name == "gql" and module in self.gql_modules:
-                self.gql_callees.add((binding.name,))
-            full = f"{module}.{alias.name}" if module else alias.name
-            if statement.level == 0 and full in self.gql_modules:
-                self.gql_callees.add((binding.name, "gql"))
 
     def record_other(self, statement: ast.stmt) -> None:
         """Forget every module-level name the statement (re)binds or deletes.
@@ -560,15 +550,8 @@ class _Scanner:
         return made
 
     def unique(self, name: str) -> str:
-        """``name``, or ``name~2``, ``name~3``... if taken (or kept for a binding)."""
-        if name not in self.ids and name not in self.reserved:
-            self.ids.add(name)
-            return name
-        number = 2
-        while f"{name}~{number}" in self.ids or f"{name}~{number}" in self.reserved:
-            number += 1
-        self.ids.add(f"{name}~{number}")
-        return f"{name}~{number}"
+        """``name``, or ``name~2``... if taken (or kept for a module-level binding)."""
+        return unique_id(name, self.ids, self.reserved)
 
     def interesting_lines(self) -> list[int]:
         """Sorted lines that may hold a gql() call (its callee name followed by a
@@ -874,6 +857,18 @@ def _compound_args(call: ast.Call, scope: Scope) -> list[tuple[ast.AST, Scope]]:
     return [
         (part, scope) for part in reversed(parts) if not isinstance(part, ast.Constant | ast.Name)
     ]
+
+
+def unique_id(name: str, taken: set[str], reserved: Collection[str] = ()) -> str:
+    """``name``, or ``name~2``, ``name~3``... (the first not in ``taken`` or ``reserved``),
+    added to ``taken``: how definition ids of one file are kept unique."""
+    found = name
+    number = 2
+    while found in taken or found in reserved:
+        found = f"{name}~{number}"
+        number += 1
+    taken.add(found)
+    return found
 
 
 def _all_statements(body: list[ast.stmt]) -> list[ast.stmt]:

@@ -153,19 +153,6 @@ Expr = (
 ) | Dynamic
 
 
-def refs_of(expr: Expr) -> list[Ref]:
-    """Every name the expression looks up in other modules, in source order."""
-    found: list[Ref] = []
-    stack: list[Expr] = [expr]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Ref):
-            found.append(node)
-        else:
-            stack.extend(reversed(_children(node)))
-    return found
-
-
 def _children(node: Expr) -> list[Expr]:
     if isinstance(node, Concat | Seq):
         return list(node.items)
@@ -336,7 +323,6 @@ class NotStatic(Exception):
 Lookup = Callable[[str, tuple[str, ...], int, int], tuple[str, Expr]]
 
 _Value = Text | int | float | bool | None | tuple[object, ...] | dict[str, object]
-_NUMBER = (int, float, bool, type(None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,8 +337,8 @@ class _Map:
 
 def _plain(value: object) -> object:
     """The Python value of an evaluated value."""
-    if isinstance(value, tuple) and all(isinstance(s, Span) for s in value):
-        return joined(value)
+    if _is_text(value):
+        return joined(value)  # type: ignore[arg-type]
     if isinstance(value, _Seq):
         return tuple(_plain(item) for item in value.items)
     if isinstance(value, _Map):
@@ -370,14 +356,11 @@ class _Evaluator:
         self.active: list[tuple[str, tuple[str, ...]]] = []
         self.max_length = max_length
 
-    def fail(self, reason: str, path: str, line: int, column: int) -> NotStatic:
-        return NotStatic(reason, path, line, column)
-
     def text(self, expr: Expr, path: str, what: str = "a string") -> Text:
         value = self.value(expr, path)
         if not _is_text(value):
             line, column = _where(expr)
-            raise self.fail(
+            raise NotStatic(
                 f"{what} is expected here, but the value is {type(_plain(value)).__name__}",
                 path,
                 line,
@@ -393,11 +376,11 @@ class _Evaluator:
         if isinstance(expr, Scalar):
             return expr.value
         if isinstance(expr, Dynamic):
-            raise self.fail(expr.reason, path, expr.line, expr.column)
+            raise NotStatic(expr.reason, path, expr.line, expr.column)
         if isinstance(expr, Ref):
             key = (path, expr.parts)
             if key in self.active:
-                raise self.fail(
+                raise NotStatic(
                     f"'{'.'.join(expr.parts)}' is defined in terms of itself",
                     path,
                     expr.line,
@@ -437,7 +420,7 @@ class _Evaluator:
             self._check_length(parts, path, expr)
             return tuple(parts)
         assert isinstance(expr, Choice)
-        raise self.fail(
+        raise NotStatic(
             "picks between values at run time; a conditional is built as variants only "
             "where gql() is called or in names of that module",
             path,
@@ -448,7 +431,7 @@ class _Evaluator:
     def _check_length(self, parts: list[Span], path: str, expr: Expr) -> None:
         if sum(len(span.text) for span in parts) > self.max_length:
             line, column = _where(expr)
-            raise self.fail(
+            raise NotStatic(
                 f"the string grows beyond {self.max_length} characters", path, line, column
             )
 
@@ -462,7 +445,7 @@ class _Evaluator:
             return value  # type: ignore[return-value]
         plain = _plain(value)
         if not isinstance(plain, str | int | float | bool | type(None)):
-            raise self.fail(f"cannot format a {type(plain).__name__} into text", path, line, column)
+            raise NotStatic(f"cannot format a {type(plain).__name__} into text", path, line, column)
         if conversion == "r":
             plain = repr(plain)
         elif conversion == "a":
@@ -472,13 +455,10 @@ class _Evaluator:
         try:
             result = format(plain, spec)
         except (ValueError, TypeError) as exc:
-            raise self.fail(f"cannot format the value: {exc}", path, line, column) from None
+            raise NotStatic(f"cannot format the value: {exc}", path, line, column) from None
         if _is_text(value) and value and conversion == "" and result == joined(value):  # type: ignore[arg-type]
             return value  # type: ignore[return-value]
-        origin = value[0] if _is_text(value) and value else None  # type: ignore[index]
-        if isinstance(origin, Span):
-            return (Span(result, origin.path, origin.line, origin.column, False),) if result else ()
-        return (Span(result, path, line, column, False),) if result else ()
+        return _derived(result, value, (path, line, column))
 
     def field(self, expr: Field, path: str) -> Text:
         value = self.value(expr.value, path)
@@ -493,7 +473,7 @@ class _Evaluator:
         try:
             expected = fmt_plain % plain_args
         except (TypeError, ValueError, KeyError) as exc:
-            raise self.fail(f"% formatting fails: {exc}", path, expr.line, expr.column) from None
+            raise NotStatic(f"% formatting fails: {exc}", path, expr.line, expr.column) from None
         positional = list(args.items) if isinstance(args, _Seq) else [args]
         mapping = dict(args.items) if isinstance(args, _Map) else None
         out: list[Span] = []
@@ -529,14 +509,7 @@ class _Evaluator:
 
     def _piece(self, piece: str, value: object, fmt: Text, offset: int, path: str) -> Text:
         """Text formatted from ``value``, located at the value (or the placeholder)."""
-        if not piece:
-            return ()
-        origin = value[0] if _is_text(value) and value else None  # type: ignore[index]
-        if isinstance(origin, Span):
-            return (Span(piece, origin.path, origin.line, origin.column, False),)
-        where = locate(fmt, offset)
-        assert where is not None
-        return (Span(piece, where[0], where[1], where[2], False),)
+        return _derived(piece, value, locate(fmt, offset) or (path, 1, 1))
 
     def format(self, expr: Format, path: str) -> Text:
         fmt = self.text(expr.fmt, path, "a format string")
@@ -548,7 +521,7 @@ class _Evaluator:
                 *(_plain(a) for a in args), **{k: _plain(v) for k, v in kwargs.items()}
             )
         except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
-            raise self.fail(f"str.format() fails: {exc!s}", path, expr.line, expr.column) from None
+            raise NotStatic(f"str.format() fails: {exc!s}", path, expr.line, expr.column) from None
         out: list[Span] = []
         auto = 0
         for kind, start, end, body in _format_parts(fmt_plain):
@@ -604,7 +577,6 @@ class _Evaluator:
         # dedent only deletes characters (margins, whitespace-only lines): align greedily
         out: list[Span] = []
         at = 0
-        offset = 0
         for span in value:
             run_start: int | None = None
             for index, char in enumerate(span.text):
@@ -617,11 +589,21 @@ class _Evaluator:
                     run_start = None
             if run_start is not None:
                 out.append(span.cut(run_start, len(span.text)))
-            offset += len(span.text)
         result = tuple(out)
         if joined(result) != expected:
             return _coarse(expected, value, path, expr)
         return result
+
+
+def _derived(text: str, value: object, fallback: tuple[str, int, int]) -> Text:
+    """``text`` computed from ``value`` (formatted), located at the value's first piece when
+    it is text, else at ``fallback``; never exact (its characters are not the source's)."""
+    if not text:
+        return ()
+    origin = value[0] if _is_text(value) and value else None  # type: ignore[index]
+    if isinstance(origin, Span):
+        return (Span(text, origin.path, origin.line, origin.column, False),)
+    return (Span(text, *fallback, False),)
 
 
 def _coarse(expected: str, near: Text, path: str, expr: Expr) -> Text:

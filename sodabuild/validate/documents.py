@@ -21,6 +21,12 @@ from sodabuild.scan.static import Text, joined, locate
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
+
+def line_starts(body: str) -> list[int]:
+    """Offsets where each line of ``body`` starts (graphql-core's line terminators)."""
+    return [0, *(match.end() for match in _LINE_BREAK.finditer(body))]
+
+
 OPERATION_RULES: tuple[type[ASTValidationRule], ...] = tuple(specified_rules)
 FRAGMENT_RULES: tuple[type[ASTValidationRule], ...] = tuple(
     rule for rule in specified_rules if rule is not NoUnusedFragmentsRule
@@ -43,9 +49,7 @@ class HostMap:
             return None
         text, starts = found
         if not starts:
-            body = joined(text)
-            starts.append(0)
-            starts.extend(match.end() for match in _LINE_BREAK.finditer(body))
+            starts.extend(line_starts(joined(text)))
         if not 1 <= line <= len(starts):
             return None
         return locate(text, starts[line - 1] + column - 1)

@@ -103,6 +103,7 @@ from graphql.validation.specified_rules import specified_sdl_rules
 from graphql.validation.validate import validate_sdl
 
 from sodabuild.diagnostics import Diagnostic, Severity
+from sodabuild.validate.documents import line_starts
 
 __all__ = [
     "check_built",
@@ -135,7 +136,6 @@ _CHECKED_HERE = re.compile(
     r"|All root types must be different, .*)$"
 )
 _DEFAULT_VALUE = re.compile(r"^\S+ has invalid default value")
-_LINE_BREAK = re.compile(r"\r\n|[\n\r]")
 
 _TYPE_DEFS = (
     ObjectTypeDefinitionNode,
@@ -155,8 +155,8 @@ _TYPE_EXTS = (
 
 @functools.lru_cache(maxsize=8)
 def _line_starts(body: str) -> list[int]:
-    """Offsets where each line of ``body`` starts (graphql-core's line terminators)."""
-    return [0, *(match.end() for match in _LINE_BREAK.finditer(body))]
+    """``line_starts`` of a schema file, kept for the files of the last few schemas."""
+    return line_starts(body)
 
 
 def _where(node: Node | None) -> tuple[str | None, int | None, int | None]:
