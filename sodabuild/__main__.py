@@ -1,5 +1,5 @@
 """``python -m sodabuild`` runs the command line."""
 
-from sodabuild.cli import main
+from sodabuild.launch import main
 
 main()

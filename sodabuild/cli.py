@@ -20,6 +20,7 @@ import typer
 
 from sodabuild import __version__
 from sodabuild.diagnostics import Diagnostic, SodabuildError
+from sodabuild.launch import EXIT_OK, EXIT_SOURCE_ERRORS, print_summary, try_no_op
 
 app = typer.Typer(
     name="sodabuild",
@@ -33,7 +34,7 @@ rules_app = typer.Typer(help="Inspect the Starlark rules.", no_args_is_help=True
 app.add_typer(config_app, name="config")
 app.add_typer(rules_app, name="rules")
 
-EXIT_OK, EXIT_SOURCE_ERRORS, EXIT_CONFIG_ERRORS, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_CONFIG_ERRORS, EXIT_INTERNAL = 2, 3
 
 WorkspaceOption = Annotated[
     Path | None,
@@ -146,41 +147,6 @@ CacheDirOption = Annotated[
 ]
 
 
-def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
-    from sodabuild.engine.summary import render
-
-    if as_json:
-        _print_json(summary)
-    else:
-        for line in render(summary):
-            typer.echo(line)
-
-
-def _try_no_op(
-    workspace: Path | None,
-    projects: list[str] | None,
-    check: bool,
-    cache_dir: Path | None,
-    graph_filter: list[str] | None,
-) -> dict[str, Any] | None:
-    """The stat-only no-op check; None when anything changed (or cannot be proven unchanged)."""
-    from sodabuild.config.find import find_workspace_file
-    from sodabuild.session.fastpath import cache_dir_of, no_op_summary
-
-    # anything unexpected (a TOML nested too deep, a NUL in a path, a path too long, an
-    # unreadable cache) means "not a no-op": the full path runs and reports it properly
-    try:
-        workspace_file = find_workspace_file(Path.cwd(), workspace)
-        directory = cache_dir_of(workspace_file, cache_dir)
-        if directory is None:
-            return None
-        return no_op_summary(
-            workspace_file, directory, tuple(projects or ()), check, tuple(graph_filter or ())
-        )
-    except Exception:
-        return None
-
-
 @app.command()
 def build(
     workspace: WorkspaceOption = None,
@@ -242,7 +208,7 @@ def build(
         )
         raise typer.Exit(code)
     if incremental and not show_cache and not profile:
-        previous = _try_no_op(workspace, project, check, cache_dir, graph_filter)
+        previous = try_no_op(workspace, project, check, cache_dir, graph_filter)
         if previous is not None:
             from sodabuild.engine.summary import no_op_summary
 
@@ -256,7 +222,7 @@ def build(
                 }
                 before = _read_artifacts(root, artifacts)
                 _write_delta(write_delta, root, artifacts, before)
-            _print_summary(summary, as_json)
+            print_summary(summary, as_json)
             raise typer.Exit(EXIT_OK if summary["ok"] else EXIT_SOURCE_ERRORS)
 
     from sodabuild.engine.summary import build_summary
@@ -304,7 +270,7 @@ def build(
         record = _write_profile(result, summary)
         if not as_json:
             typer.echo(f"profile: {record}")
-    _print_summary(summary, as_json)
+    print_summary(summary, as_json)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_SOURCE_ERRORS)
 
 

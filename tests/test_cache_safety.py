@@ -481,11 +481,11 @@ BAD_TOML = {
 
 @pytest.mark.parametrize("case", sorted(BAD_TOML))
 def test_no_op_check_never_raises(tmp_path: Path, case: str) -> None:
-    from sodabuild.cli import _try_no_op
+    from sodabuild.launch import try_no_op
 
     workspace_file = tmp_path / "sodabuild.toml"
     workspace_file.write_text(BAD_TOML[case])
-    assert _try_no_op(workspace_file, None, False, None, None) is None
+    assert try_no_op(workspace_file, None, False, None, None) is None
     directory = cache_dir_of(workspace_file, None)
     if directory is not None:
         assert no_op_summary(workspace_file, directory, (), False) is None

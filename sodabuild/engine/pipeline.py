@@ -1039,6 +1039,8 @@ class _Build:
             "elements": sum(r.elements for r in self.results.values()),
             "definitions": len(self._composed),
             "documents_validated": self.validation.validated_count,
+            "combined_parts": self.validation.combined_parts,
+            "combined_aborted": self.validation.combined_aborted,
             "cache_hits": self.cache.hits,
             "cache_misses": self.cache.misses,
             "cache_skips": self.cache.skips,

@@ -99,6 +99,7 @@ def _begin(graph: _Build, warm: WarmState) -> None:
     graph.store.counts = replace(graph.store.counts, read=0, parsed=0)
     graph.store.file_reasons = {}
     graph.validation.validated_count = 0
+    graph.validation.combined_parts = graph.validation.combined_aborted = 0
     graph.outputs.begin()
     graph.started_ns = time.time_ns()
     graph.strict = True

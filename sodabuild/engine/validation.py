@@ -69,6 +69,8 @@ class ValidationStage:
         self.validated: dict[tuple[str, str], bool] = {}
         self.validated_ok: set[tuple[str, str]] = set()
         self.validated_count = 0
+        self.combined_parts = 0  # combined documents validated (validate/combined.py)
+        self.combined_aborted = 0  # of those, aborted by graphql-core (then halved)
 
     def check_schema(self, plan: Plan, refs: list[DefRef]) -> None:
         """The plan's schema files and hash, ``refs`` prevalidated against it, and whether
@@ -197,7 +199,10 @@ class ValidationStage:
             return None
         candidates = {key: (ref, self.full(ref)) for key, (ref, _) in candidates.items()}
         origins = self.origins()
-        proven = known_valid(loaded.schema, list(candidates.values()), origins)
+        combined = known_valid(loaded.schema, list(candidates.values()), origins)
+        proven = combined.proven
+        self.combined_parts += combined.parts
+        self.combined_aborted += combined.aborted
         self.validated_count += len(candidates)
         pending: dict[tuple[str, str], tuple[str, bool]] = {}
         for index, (key, (_, composed)) in enumerate(candidates.items()):

@@ -17,15 +17,53 @@ ordinary per-document validation, which also produces the located diagnostics.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from graphql import DocumentNode, GraphQLSchema, specified_rules, validate
 from graphql.language import DefinitionNode
 from graphql.validation import NoUnusedFragmentsRule
+from graphql.validation.rules import overlapping_fields_can_be_merged
 
 from sodabuild.compose.document import Composed
 
 COMBINED_RULES = tuple(rule for rule in specified_rules if rule is not NoUnusedFragmentsRule)
+
+#: graphql-core's own per-document error limit (validate's ``max_errors`` default).
+ERRORS_PER_DOCUMENT = 100
+
+
+@dataclass
+class CombinedResult:
+    """What the combined validation proved, and how much work it took."""
+
+    proven: set[int] = field(default_factory=set)
+    parts: int = 0  # combined documents validated (bisected halves included)
+    aborted: int = 0  # of those, the ones graphql-core gave up on (then bisected)
+
+
+@contextmanager
+def document_budgets(documents: int) -> Iterator[None]:
+    """graphql-core's work budgets for one combined document of ``documents`` documents.
+
+    graphql-core >= 3.3 meters the overlapping-fields check of one validation
+    (``MAX_COMPLEXITY_BUDGET``, read when the rule starts) and aborts with a bare
+    "Validation aborted." once it is spent. The check never compares fields of two
+    different operations, and the combined document holds each shared fragment once, so
+    its work is at most the sum of its documents' work: granting the sum of their budgets
+    is exactly the protection validating them one by one gives. (3.2 has no budget.)
+    """
+    module = overlapping_fields_can_be_merged
+    default = getattr(module, "MAX_COMPLEXITY_BUDGET", None)
+    if default is None:
+        yield
+        return
+    module.MAX_COMPLEXITY_BUDGET = default * max(1, documents)
+    try:
+        yield
+    finally:
+        module.MAX_COMPLEXITY_BUDGET = default
 
 
 def _origin(identity: Hashable) -> Hashable:
@@ -40,13 +78,16 @@ def known_valid(
     schema: GraphQLSchema,
     documents: Sequence[tuple[Hashable, Composed]],
     source_origin: Mapping[str, Hashable],
-) -> set[int]:
-    """Indices of ``documents`` (identity of the main definition, composed) proven valid.
+) -> CombinedResult:
+    """The indices of ``documents`` (identity of the main definition, composed) proven valid.
 
     ``source_origin`` maps a GraphQL source name to the definition identity it belongs to.
     With many documents they are split into one combined document per worker (in document
     order, so neighbours, which tend to share fragments, stay together), validated on
-    forked workers (validate/parallel.py).
+    forked workers (validate/parallel.py). A part that graphql-core aborts (a document
+    nested too deeply for its recursion guard, a budget) is split in halves and each half
+    validated again, down to single documents, so one pathological document costs its
+    neighbours nothing and nothing is given up silently.
     """
     from sodabuild.validate.parallel import can_fork, fork_map, worker_count
 
@@ -70,32 +111,68 @@ def known_valid(
             continue
         included.append(index)
     if not included:
-        return set()
+        return CombinedResult()
     parts = worker_count() if can_fork(len(included)) else 1
     size = -(-len(included) // parts)
     groups = [included[start : start + size] for start in range(0, len(included), size)]
-    combined = [_combined(documents, group) for group in groups]
 
-    def failing_sources(part: int) -> list[str] | None:
-        errors = validate(schema, combined[part], COMBINED_RULES)
-        names: list[str] = []
-        for error in errors:
-            if not error.nodes:
-                return None  # an error we cannot place: trust nothing
-            for node in error.nodes:
-                if node.loc is None:
-                    return None
-                names.append(node.loc.source.name)
-        return names
+    def prove(part: int) -> CombinedResult:
+        return _prove(schema, documents, groups[part], origins, source_origin)
 
-    answers = fork_map(failing_sources, len(groups)) if len(groups) > 1 else [failing_sources(0)]
-    proven: set[int] = set()
-    for group, sources in zip(groups, answers, strict=True):
-        if sources is None or any(name not in source_origin for name in sources):
+    answers = fork_map(prove, len(groups)) if len(groups) > 1 else [prove(0)]
+    total = CombinedResult()
+    for answer in answers:
+        total.proven |= answer.proven
+        total.parts += answer.parts
+        total.aborted += answer.aborted
+    return total
+
+
+def _prove(
+    schema: GraphQLSchema,
+    documents: Sequence[tuple[Hashable, Composed]],
+    group: list[int],
+    origins: list[set[Hashable]],
+    source_origin: Mapping[str, Hashable],
+) -> CombinedResult:
+    """Validate ``group`` as one combined document; halves again when it is aborted."""
+    result = CombinedResult()
+    pending = [group]
+    while pending:
+        part = pending.pop()
+        result.parts += 1
+        sources = _failing_sources(schema, _combined(documents, part), len(part))
+        if sources is None:
+            result.aborted += 1
+            if len(part) > 1:
+                middle = len(part) // 2
+                pending += [part[middle:], part[:middle]]
+            continue  # a single document left: validated on its own, located there
+        if any(name not in source_origin for name in sources):
             continue
         failing = {source_origin[name] for name in sources}
-        proven.update(index for index in group if not (origins[index] & failing))
-    return proven
+        result.proven.update(index for index in part if not (origins[index] & failing))
+    return result
+
+
+def _failing_sources(
+    schema: GraphQLSchema, document: DocumentNode, documents: int
+) -> list[str] | None:
+    """The GraphQL sources holding an error of the combined ``document``; None when
+    validation was aborted (or an error cannot be placed): then it proves nothing."""
+    with document_budgets(documents):
+        errors = validate(
+            schema, document, COMBINED_RULES, max_errors=ERRORS_PER_DOCUMENT * documents
+        )
+    names: list[str] = []
+    for error in errors:
+        if not error.nodes:
+            return None
+        for node in error.nodes:
+            if node.loc is None:
+                return None
+            names.append(node.loc.source.name)
+    return names
 
 
 def _combined(documents: Sequence[tuple[Hashable, Composed]], group: list[int]) -> DocumentNode:

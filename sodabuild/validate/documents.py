@@ -88,28 +88,34 @@ def validate_composed(
         # Each string's nesting is bounded (compose.document.MAX_GRAPHQL_DEPTH), but a chain
         # of fragments each nesting deeply adds up in the recursive validation rules.
         file, line, column = fallback
-        return [
-            Diagnostic(
-                "GQL_VALIDATION",
-                _TOO_DEEP,
-                file,
-                line,
-                column,
-                _TOO_DEEP_HINT,
-            )
-        ]
-    return [_deep(host.error(_code(error), error, fallback)) for error in errors]
+        return [Diagnostic("GQL_VALIDATION", _TOO_DEEP, file, line, column, _TOO_DEEP_HINT)]
+    return [
+        _aborted(schema, composed, host.error(_code(error), error, fallback)) for error in errors
+    ]
 
 
 _TOO_DEEP = "the composed document is nested too deeply to be validated"
 _TOO_DEEP_HINT = "flatten the selection sets, or split the chain of nested fragments"
+_TOO_COMPLEX = (
+    "graphql-core gave up validating the composed document: checking that its fields can"
+    " be merged compares too many pairs (graphql-core's complexity budget)"
+)
+_TOO_COMPLEX_HINT = "select each field once per selection set, or split the document"
+_TOO_MANY = "more than 100 validation errors in this document; the first 100 are reported"
+_TOO_MANY_HINT = "fix the errors above and build again"
 
 
-def _deep(diagnostic: Diagnostic) -> Diagnostic:
-    # graphql-core >= 3.3 aborts validation of too deep documents with a bare message.
-    if diagnostic.message == "Validation aborted.":
+def _aborted(schema: GraphQLSchema, composed: Composed, diagnostic: Diagnostic) -> Diagnostic:
+    """graphql-core >= 3.3 ends an aborted validation with a bare message and no location
+    (placed at the definition by the caller): say why, and what to do."""
+    if diagnostic.message.startswith("Too many validation errors"):
+        return replace(diagnostic, message=_TOO_MANY, hint=_TOO_MANY_HINT)
+    if diagnostic.message != "Validation aborted.":
+        return diagnostic
+    # without rules only the fragment-nesting guard runs: it tells depth from budget
+    if validate(schema, composed.ast(), []):
         return replace(diagnostic, message=_TOO_DEEP, hint=_TOO_DEEP_HINT)
-    return diagnostic
+    return replace(diagnostic, message=_TOO_COMPLEX, hint=_TOO_COMPLEX_HINT)
 
 
 def _code(error: GraphQLError) -> str:
