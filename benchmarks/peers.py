@@ -217,7 +217,7 @@ def load_generator() -> ModuleType:
 
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Measure relay-compiler on the JS twin.")
-    parser.add_argument("--size", choices=("small", "medium", "large"), default="small")
+    parser.add_argument("--size", choices=sorted(load_generator().SIZES), default="small")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--version", default=RELAY_VERSION, help="relay-compiler version")

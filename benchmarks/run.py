@@ -2,13 +2,20 @@
 
     python -m benchmarks.run                                 # small, medium, large; 3 reps
     python -m benchmarks.run --sizes small --reps 1 --no-peers
-    python -m benchmarks.run --compare benchmarks/baseline.json
+    python -m benchmarks.run --sizes xlarge                  # 30,000 modules (opt-in)
+    python -m benchmarks.run --compare benchmarks/baseline.json   # a gate: exit 1 if worse
     python -m benchmarks.run --save-baseline                 # rewrite benchmarks/baseline.json
 
 It generates each fixture app with ``fixtures/generate.py`` under ``.cache/bench/``, runs
 every scenario as separate processes (median and spread over the repetitions), runs
 relay-compiler on the app's JavaScript twin when node/npm are present, writes a JSON result
-under ``.cache/perf/`` and prints markdown tables (and ratios against a baseline).
+under ``.cache/perf/`` and prints markdown tables.
+
+With ``--compare FILE`` it also prints the median walls against FILE's (informational) and
+gates on dimensionless ratios (``benchmarks.report.ratios``): per size, every scenario's
+wall / this run's cold wall, and sodabuild cold / relay-compiler cold (wall and peak RSS)
+where relay ran in both. It exits 1 when any ratio present in both results is more than
+``--tolerance`` (default 0.05 = 5%) larger than FILE's; the verdicts go into the record.
 """
 
 from __future__ import annotations
@@ -25,11 +32,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from benchmarks.report import compare, table
+from benchmarks.report import compare, gate, gate_table, table
 from benchmarks.scenarios import SCENARIOS, BenchError, ScenarioResult, Workspace
 
 REPO = Path(__file__).resolve().parent.parent
-SIZES = {"small": 100, "medium": 1_000, "large": 10_000}
+SIZES = {"small": 100, "medium": 1_000, "large": 10_000, "xlarge": 30_000}
+DEFAULT_SIZES = "small,medium,large"  # xlarge is opt-in: --sizes xlarge
+DEFAULT_TOLERANCE = 0.05
 
 
 def _generator() -> ModuleType:
@@ -69,9 +78,9 @@ def _peers(size_dir: Path, modules: int, reps: int, generator: ModuleType) -> di
     from benchmarks.measure import summarize
 
     install = peers.ensure_relay(REPO / ".cache" / "peers")
-    binary = getattr(install, "binary", install)
+    binary = install.binary
     if binary is None:
-        reason = getattr(install, "reason", "relay-compiler could not be installed")
+        reason = install.reason or "relay-compiler could not be installed"
         return {"relay-compiler": {"skipped": reason}}
     twin = size_dir / "js"
     generator.generate_js_twin(twin, modules, seed=0)
@@ -127,11 +136,37 @@ def run(
     return result
 
 
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _load_baseline(parser: argparse.ArgumentParser, path: Path) -> dict[str, Any]:
+    """Read a ``--compare`` file before any benchmark runs (fail fast on a bad path)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        parser.error(f"--compare {path}: {exc}")
+    if not isinstance(data, dict) or not isinstance(data.get("sizes"), dict):
+        parser.error(f"--compare {path}: not a benchmark result (no 'sizes' object)")
+    return data
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--sizes", default="small,medium,large")
+    parser.add_argument(
+        "--sizes",
+        default=DEFAULT_SIZES,
+        help=f"comma-separated, of {', '.join(f'{k}={v}' for k, v in SIZES.items())} modules "
+        f"(default {DEFAULT_SIZES})",
+    )
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--no-peers", action="store_true", help="skip relay-compiler")
@@ -139,7 +174,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, help="result file (default .cache/perf/bench-<time>.json)"
     )
-    parser.add_argument("--compare", type=Path, help="a baseline result to print ratios against")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="FILE",
+        help="a baseline result: print walls against it and gate on ratios (exit 1 if worse)",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=_tolerance,
+        default=DEFAULT_TOLERANCE,
+        help="with --compare: a ratio fails when current > baseline * (1 + TOLERANCE) "
+        f"(default {DEFAULT_TOLERANCE})",
+    )
     parser.add_argument(
         "--save-baseline", action="store_true", help="also write benchmarks/baseline.json"
     )
@@ -150,20 +197,35 @@ def main(argv: list[str] | None = None) -> int:
     unknown += [s for s in scenarios if s not in SCENARIOS]
     if unknown:
         parser.error(f"unknown size or scenario: {', '.join(unknown)}")
+    baseline = _load_baseline(parser, args.compare) if args.compare else None
     result = run(sizes, args.reps, scenarios, not args.no_peers, args.work)
+    if args.save_baseline:
+        baseline_text = json.dumps(result, indent=2, sort_keys=True) + "\n"
+        (REPO / "benchmarks" / "baseline.json").write_text(baseline_text)
+    verdict = None
+    if baseline is not None:
+        verdict = gate(result, baseline, args.tolerance)
+        machine = baseline.get("machine")
+        result["comparison"] = {
+            "baseline": str(args.compare),
+            "baseline_created": baseline.get("created"),
+            "baseline_commit": machine.get("commit") if isinstance(machine, dict) else None,
+            **verdict.to_json(),
+        }
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
     out = args.out or REPO / ".cache" / "perf" / f"bench-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(result, indent=2, sort_keys=True) + "\n"
-    out.write_text(text)
-    if args.save_baseline:
-        (REPO / "benchmarks" / "baseline.json").write_text(text)
+    out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     print(table(result))
-    if args.compare:
-        print("\n### against " + str(args.compare) + "\n")
-        print(compare(result, json.loads(args.compare.read_text())))
+    if baseline is not None and verdict is not None:
+        print(f"\n### against {args.compare}: median wall (s), informational\n")
+        print(compare(result, baseline))
+        print(
+            f"\n### regression gate against {args.compare}: ratios, tolerance {args.tolerance:.1%}\n"
+        )
+        print(gate_table(verdict))
     print(f"\nresult: {out}", file=sys.stderr)
-    return 0
+    return 0 if verdict is None or verdict.passed else 1
 
 
 if __name__ == "__main__":
