@@ -12,6 +12,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from sodabuild.pickling import by_fields
+
 
 class Severity(enum.StrEnum):
     ERROR = "error"
@@ -81,6 +83,7 @@ CONFIG_CODES = frozenset(
 )
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
     """One located problem. ``file`` is workspace-relative (POSIX) or absolute if outside."""

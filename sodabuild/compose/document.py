@@ -26,6 +26,8 @@ from graphql import (
 )
 from graphql.language import Visitor, visit
 
+from sodabuild.pickling import by_fields
+
 #: Deepest bracket nesting (``{``, ``[``, ``(``) accepted in a GraphQL document or schema
 #: file. graphql-core's parser, validator and printer recurse per level; this explicit bound
 #: keeps them far below the Python recursion limit (and the C stack), whatever it is set to.
@@ -73,6 +75,7 @@ def parse_bounded(source: Source) -> DocumentNode:
         ) from None
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Problem:
     """Something wrong with one definition; ``node`` or ``arg`` says where."""
@@ -85,6 +88,7 @@ class Problem:
     warning: bool = False
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Piece:
     """One fragment definition inside a composed document."""
@@ -96,6 +100,7 @@ class Piece:
     element: Hashable | None  # the passed definition it belongs to; None when local
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Parsed:
     """A gql() string split into its main definition and its local fragments."""
@@ -109,6 +114,7 @@ class Parsed:
     unreachable: tuple[str, ...] = ()
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Composed:
     """A definition with its transitive fragments: what the artifact and run time expose."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sodabuild.pickling import by_fields
+
 _IGNORED = re.compile(r'"""(?:\\"""|[^"]|"(?!""))*(?:"""|$)|"(?:\\.|[^"\\\n])*"?|#[^\n]*')
 _FRAGMENT = re.compile(r"(?<![\w$])fragment\s+([_A-Za-z]\w*)\s+on\b")
 _SPREAD = re.compile(r"\.\.\.\s*([_A-Za-z]\w*)")
@@ -24,6 +26,7 @@ def blank(text: str) -> str:
     return _IGNORED.sub(lambda match: re.sub(r"[^\n]", " ", match.group()), text)
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class FragmentSite:
     """A fragment definition in a document: its name and [start, end) in the text."""

@@ -10,11 +10,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from sodabuild.pickling import by_fields
 from sodabuild.rules.model import Rule
 
 ARTIFACT_VERSION = 1
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Element:
     """One built definition, as every output shows it."""

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from sodabuild.engine.pipeline import _Build
 
 #: Bump when the shape of anything cached changes.
-STATE_VERSION = 5
+STATE_VERSION = 6
 
 
 @dataclass

@@ -132,13 +132,17 @@ class ValidationStage:
     def schema(self, files: list[tuple[str, bytes]], identity: str) -> LoadedSchema:
         """Build (once per build) the schema of these files, whose hash is ``identity``;
         its diagnostics are reported."""
-        from sodabuild.validate.schema import load_schema
+        from sodabuild.validate.schema import load_known_schema, load_schema
 
         key = tuple(path for path, _ in files)
         if key not in self.built:
             loaded = self.schema_cache.get(identity)
             if loaded is None:
-                loaded = load_schema(files)
+                warm = self.warm()
+                if warm is not None and identity in warm.validated_schemas:
+                    loaded = load_known_schema(files, warm.schema_warnings.get(identity, ()))
+                else:
+                    loaded = load_schema(files)
                 if loaded.schema is not None:
                     self.schema_cache[identity] = loaded
             self.built[key] = loaded

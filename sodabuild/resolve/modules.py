@@ -14,9 +14,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sodabuild.diagnostics import Diagnostic
+from sodabuild.pickling import by_fields
 from sodabuild.scan import GqlDefinition, ImportBinding, ModuleScan
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class DefRef:
     """A gql() definition: module file (workspace-relative) and binding name."""
@@ -25,6 +27,7 @@ class DefRef:
     name: str
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class ModRef:
     """A module (file) bound to a name, e.g. by ``from app.issues import fragments``."""
@@ -32,6 +35,7 @@ class ModRef:
     path: str
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class ConstRef:
     """A module-level name bound once to a string-like value (``ModuleScan.constants``)."""
@@ -40,6 +44,7 @@ class ConstRef:
     name: str
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Unresolved:
     """A name that leads nowhere; ``diagnostic`` is None when the root cause is elsewhere."""

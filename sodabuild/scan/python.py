@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from sodabuild.diagnostics import Diagnostic, Severity
+from sodabuild.pickling import by_fields
 from sodabuild.scan.expressions import (
     NESTED_SCOPES,
     IrBuilder,
@@ -49,6 +50,7 @@ from sodabuild.scan.static import (
 MAX_VARIANTS = 16
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class ImportBinding:
     """A module-level name bound by an import statement.
@@ -67,6 +69,7 @@ class ImportBinding:
     binds_top: bool = False
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class FragmentArg:
     """A fragment argument of gql(): a name or a dotted module attribute."""
@@ -80,6 +83,7 @@ class FragmentArg:
         return ".".join(self.parts)
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class GqlDefinition:
     """A GraphQL document the scanner found: a ``gql()`` call anywhere in the module, a
@@ -104,6 +108,7 @@ class GqlDefinition:
     variant: int = 0
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class ModuleScan:
     """What the scanner found in one module."""

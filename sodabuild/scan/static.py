@@ -22,9 +22,12 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sodabuild.pickling import by_fields
+
 # -- the IR -----------------------------------------------------------------------------
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Lit:
     """A string literal; ``line``/``column`` locate ``value[0]`` in the host file, and
@@ -36,6 +39,7 @@ class Lit:
     exact: bool
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Scalar:
     """An int, float, bool or None literal (formatted into text by %, f-strings, format)."""
@@ -45,6 +49,7 @@ class Scalar:
     column: int
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Ref:
     """A module-level name (``("X",)``) or a module attribute (``("mod", "X")``) to look up
@@ -55,6 +60,7 @@ class Ref:
     column: int
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Concat:
     """``a + b``, implicit concatenation, and an f-string's parts."""
@@ -62,6 +68,7 @@ class Concat:
     items: tuple[Expr, ...]
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Field:
     """A replacement field of an f-string: ``{value!conversion:spec}``."""
@@ -73,6 +80,7 @@ class Field:
     column: int
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Percent:
     """``fmt % args`` (args: a :class:`Seq` for a tuple display, a :class:`Mapping` for a
@@ -84,6 +92,7 @@ class Percent:
     column: int
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Format:
     """``fmt.format(*args, **kwargs)``."""
@@ -95,6 +104,7 @@ class Format:
     column: int
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Seq:
     """A tuple or list display."""
@@ -102,6 +112,7 @@ class Seq:
     items: tuple[Expr, ...]
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Mapping:
     """A dict display with string keys."""
@@ -109,6 +120,7 @@ class Mapping:
     items: tuple[tuple[str, Expr], ...]
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Method:
     """``textwrap.dedent(value)`` (name "dedent") or ``value.strip()`` and its kin."""
@@ -119,6 +131,7 @@ class Method:
     column: int
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Join:
     """``sep.join([items])``."""
@@ -129,6 +142,7 @@ class Join:
     column: int
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Choice:
     """A conditional between values (``X if c else Y``, ``c and X or Y``). The scanner
@@ -139,6 +153,7 @@ class Choice:
     column: int
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Dynamic:
     """A sub-expression whose value is known only at run time, and why."""
@@ -245,6 +260,7 @@ def variants(expr: Expr, limit: int) -> list[Expr] | None:
 # -- located text -----------------------------------------------------------------------
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Span:
     """A run of characters from one place: ``text[0]`` is at (line, column) of ``path``;
@@ -325,11 +341,13 @@ Lookup = Callable[[str, tuple[str, ...], int, int], tuple[str, Expr]]
 _Value = Text | int | float | bool | None | tuple[object, ...] | dict[str, object]
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class _Seq:
     items: tuple[_Value, ...]
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class _Map:
     items: tuple[tuple[str, _Value], ...]

@@ -27,7 +27,7 @@ from typing import Any
 from sodabuild.config.model import ResolvedWorkspace
 from sodabuild.diagnostics import Diagnostic, Severity
 from sodabuild.engine.state import STATE_VERSION, SessionMemory, WarmState
-from sodabuild.session.fastpath import SESSION_FILE, STATE_FILE
+from sodabuild.session.fastpath import SESSION_FILE, STATE_FILE, plain_stamps
 from sodabuild.session.fingerprint import (
     ABSENT,
     DirStamp,
@@ -400,9 +400,9 @@ class BuilderSession:
             "recorded_ns": self.warm.recorded_ns,
             "config_files": self._config_stamps,
             "config_dirs": self._config_dirs,
-            "files": self.warm.files,
+            "files": plain_stamps(self.warm.files),
             "dirs": self.warm.dirs,
-            "outputs": self.warm.outputs,
+            "outputs": plain_stamps(self.warm.outputs),
             "outputs_recorded_ns": self.warm.outputs_recorded_ns,
             "output_dirs": self.warm.output_dirs,
             "out_dirs": sorted({p.out_dir for p in self.workspace.projects})

@@ -120,6 +120,23 @@ def load_schema(files: list[tuple[str, bytes]]) -> LoadedSchema:
         )
 
 
+def load_known_schema(
+    files: list[tuple[str, bytes]], warnings: tuple[Diagnostic, ...]
+) -> LoadedSchema:
+    """A schema the cache has built and checked before (the same hash): built again without
+    the SDL and schema checks (a third of loading a large schema); its warnings are the
+    recorded ones. Anything unexpected falls back to :func:`load_schema`."""
+    try:
+        definitions: list[DefinitionNode] = []
+        for path, data in files:
+            definitions.extend(parse_bounded(Source(data.decode("utf-8"), path)).definitions)
+        document, _ = spec.dedupe(DocumentNode(definitions=tuple(definitions)), files[0][0])
+        schema = build_ast_schema(document, assume_valid=True, assume_valid_sdl=True)
+    except Exception:  # the checked path reports whatever it is
+        return load_schema(files)
+    return LoadedSchema(schema, schema_hash(files), warnings)
+
+
 def _build(document: DocumentNode, schema_hash_: str, paths: list[str]) -> LoadedSchema:
     document, warnings = spec.dedupe(document, paths[0])
     errors, spec_only = spec.validate_sdl_split(document)
