@@ -1,8 +1,9 @@
 """Document composition shared by build time and run time (``sodabuild.graphql.gql``).
 
 A definition's composed document is its main definition followed by every fragment it
-needs, transitively, sorted by fragment name, each printed by graphql-core's ``print_ast``
-and joined by a blank line. Both the build and the run-time ``gql()`` call
+needs, transitively, sorted by fragment name, each printed by the canonical printer
+(``compose/printer.py``: graphql-core 3.3's format, whichever version is installed) and
+joined by a blank line. Both the build and the run-time ``gql()`` call
 :func:`compose`, so the two cannot drift apart.
 """
 
@@ -22,10 +23,10 @@ from graphql import (
     OperationDefinitionNode,
     Source,
     parse,
-    print_ast,
 )
 from graphql.language import Visitor, visit
 
+from sodabuild.compose.printer import print_document
 from sodabuild.pickling import by_fields
 
 #: Deepest bracket nesting (``{``, ``[``, ``(``) accepted in a GraphQL document or schema
@@ -258,7 +259,7 @@ def parse_definition(
         Piece(
             node.name.value,
             (origin(node) if origin is not None else None) or (identity, node.name.value),
-            print_ast(node),
+            print_document(node),
             node,
             None,
         )
@@ -278,7 +279,7 @@ def parse_definition(
                 reached.add(name)
                 stack.append(name)
     unreachable = tuple(p.name for p in locals_ if p.name not in reached)
-    return Parsed(main, print_ast(main), locals_, tuple(spreads), unreachable), []
+    return Parsed(main, print_document(main), locals_, tuple(spreads), unreachable), []
 
 
 def compose(
@@ -406,8 +407,8 @@ def compose(
         variables = tuple(
             (
                 v.variable.name.value,
-                print_ast(v.type),
-                print_ast(v.default_value) if v.default_value is not None else None,
+                print_document(v.type),
+                print_document(v.default_value) if v.default_value is not None else None,
             )
             for v in main.variable_definitions or ()
         )
