@@ -1,11 +1,12 @@
 """The canonical text of an executable GraphQL document: our own printer.
 
 A printed document is what the artifact holds and what its persisted-query id hashes, so
-its bytes must not depend on which graphql-core pip installs: 3.2 and 3.3 print object
-values, long lists and long argument lists differently. This printer writes exactly what
+its bytes must not change with a graphql-core release (3.2 and 3.3 already print object
+values, long lists and long argument lists differently). This printer writes exactly what
 graphql-core 3.3's ``print_ast`` writes for executable definitions (operations, fragments
-and everything inside them; ``tests/test_printer.py`` compares the two), from the AST of
-either version, with plain strings:
+and everything inside them; ``tests/test_printer.py`` compares the two; a client that
+re-prints a document with 3.3, like the ``gql`` library, sends the same text), with plain
+strings:
 
 - a selection set is a block (``{``, one selection per line indented by two spaces, ``}``);
 - arguments go one per line when ``name(args)`` would exceed 80 characters, object values
