@@ -4,15 +4,20 @@ Every problem sodabuild reports is a :class:`Diagnostic` with a stable code (see
 :data:`CODES`), a host file (workspace-relative, POSIX), a 1-based line and column, a
 one-line message and an optional hint. GraphQL positions are mapped into the Python file
 before a diagnostic is made, so a location always points at what the user edits.
+:meth:`Diagnostic.render` is the human form (with a code frame and colour, see
+``sodabuild.render``); :meth:`Diagnostic.to_json` the ``--json`` one.
 """
 
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from sodabuild.pickling import by_fields
+from sodabuild.render.color import BOLD, SEVERITY_COLORS, paint
+from sodabuild.render.frame import Sources, code_frame, hint_lines
 
 
 class Severity(enum.StrEnum):
@@ -106,12 +111,30 @@ class Diagnostic:
             return self.file
         return f"{self.file}:{self.line}:{self.column or 1}"
 
-    def render(self) -> str:
-        """Human form: ``path:line:col: severity CODE message`` plus an indented hint."""
-        text = f"{self.location()}: {self.severity.value} {self.code} {self.message}"
+    def render(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        color: bool = False,
+        sources: Sources | None = None,
+    ) -> str:
+        """Human form: ``path:line:col: severity CODE message``, then (with the workspace
+        ``root``) a code frame of the source line, then ``= hint: ...``. ``sources`` shares
+        the files read between the diagnostics of one rendering. See ``sodabuild.render``."""
+        tone = SEVERITY_COLORS.get(self.severity.value, "")
+        lines = [
+            f"{paint(self.location() + ':', BOLD, color=color)} "
+            f"{paint(self.severity.value, BOLD, tone, color=color)} "
+            f"{paint(self.code, tone, color=color)} {self.message}"
+        ]
+        if sources is None and root is not None:
+            sources = Sources(root)
+        frame: list[str] = []
+        if sources is not None:
+            frame = code_frame(sources, self.file, self.line, self.column, tone, color)
+        lines.extend(frame)
         if self.hint:
-            text += f"\n    hint: {self.hint}"
-        return text
+            lines.extend(hint_lines(self.hint, frame, self.line, color))
+        return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -159,8 +182,18 @@ class DiagnosticSink:
 
 
 class SodabuildError(Exception):
-    """A fatal configuration-level failure carrying one or more diagnostics (exit code 2)."""
+    """A fatal configuration-level failure carrying one or more diagnostics (exit code 2).
 
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+    ``root`` is the workspace root the diagnostics' files are relative to, when the raiser
+    knows it (config and rule loading, project selection): :meth:`render` then shows
+    code frames."""
+
+    def __init__(self, diagnostics: list[Diagnostic], root: str | None = None) -> None:
         self.diagnostics = diagnostics
+        self.root = root
         super().__init__("\n".join(d.render() for d in diagnostics))
+
+    def render(self, color: bool = False) -> list[str]:
+        """Each diagnostic in its human form, with a code frame when ``root`` is known."""
+        sources = Sources(self.root)
+        return [d.render(color=color, sources=sources) for d in self.diagnostics]

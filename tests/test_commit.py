@@ -27,7 +27,7 @@ FILES = {
 
 
 def _commit(root: Path, files: dict[str, bytes], **kwargs: object) -> object:
-    return commit_outputs(root, root / "out", files, ["chunks"], **kwargs)  # type: ignore[arg-type]
+    return commit_outputs(root, root / "out", files, ["chunks/*.json"], **kwargs)  # type: ignore[arg-type]
 
 
 def test_first_commit_creates_the_directory_whole(tmp_path: Path) -> None:
@@ -88,7 +88,7 @@ def test_a_symlinked_out_dir_or_parent_is_refused(tmp_path: Path) -> None:
     (root / "out").unlink()
     (root / "deep").symlink_to(elsewhere)
     with pytest.raises(OutputPathError):
-        commit_outputs(root, root / "deep" / "out", FILES, ["chunks"])
+        commit_outputs(root, root / "deep" / "out", FILES, ["chunks/*.json"])
     assert read_tree(elsewhere) == {"keep.json": b"{}"}
 
 
@@ -111,7 +111,7 @@ def test_check_reports_missing_different_and_stale(tmp_path: Path) -> None:
     (out / "chunks" / "app" / "stale.py.json").write_text("{}")
     (out / "artifact.json").write_text("changed")
     wanted = {**FILES, "chunks/app/new.py.json": b"{}"}
-    assert check_committed(out, wanted, ["chunks"]) == [
+    assert check_committed(out, wanted, ["chunks/*.json"]) == [
         "artifact.json",
         "chunks/app/new.py.json",
         "chunks/app/stale.py.json",

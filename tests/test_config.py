@@ -794,8 +794,9 @@ def test_cli_bad_config_exits_2_with_location(tmp_path: Path) -> None:
     assert result.code == 2
     assert result.stdout == ""
     assert result.stderr.startswith(
-        "sodabuild.toml:3:1: error CONFIG_INVALID unknown key 'workspace.bogus'\n    hint: "
+        "sodabuild.toml:3:1: error CONFIG_INVALID unknown key 'workspace.bogus'\n"
     )
+    assert "\n  = hint: " in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -237,7 +237,7 @@ def test_human_output_format_for_a_source_error(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "app/app/queries.py:3:41: error GQL_SYNTAX " in proc.stdout
     assert "app/app/queries.py:10:7: error GQL_SYNTAX " in proc.stdout
-    assert "\n    hint: " in proc.stdout
+    assert "\n  = hint: " in proc.stdout
     assert "failed" in proc.stdout.splitlines()[-1]
 
 

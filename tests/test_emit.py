@@ -150,7 +150,7 @@ def test_assembler_over_any_sequence_equals_a_fresh_emission(
             touched = {e.module for e in final.values() if before.get(e.id) != e}
             if all(e.id in before for e in changes):
                 modules = {e.module for e in current.values()}
-                assert emitted.chunks_built == len(touched & modules)
-                assert emitted.chunks_reused == len(modules - touched)
+                assert emitted.built == len(touched & modules)
+                assert emitted.reused == len(modules - touched)
         assert emitted.files == fresh(list(current.values()))
-        assert emitted.chunks_dir == "chunks"
+        assert emitted.owned == {"chunks/*.json"}

@@ -396,7 +396,7 @@ def with_rule(ws: Path, outputs: str) -> None:
         pytest.param('        artifact_output(path = "a\\x00b"),', "NUL", id="nul"),
         pytest.param(
             '        chunk_output(path = "c"),\n        artifact_output(path = "c/artifact.json"),',
-            "overlaps the chunk directory",
+            "overlaps the chunks directory",
             id="artifact-in-chunks",
         ),
         pytest.param(
@@ -407,7 +407,7 @@ def with_rule(ws: Path, outputs: str) -> None:
         ),
         pytest.param(
             '        artifact_output(path = "a"),\n        chunk_output(path = "a/chunks"),',
-            "overlaps the chunk directory",
+            "overlaps the chunks directory",
             id="chunks-below-a-file",
         ),
     ],

@@ -231,9 +231,10 @@ def test_invalid_call_inside_a_loaded_function_points_at_the_loaded_file(tmp_pat
             id="output-path",
         ),
         pytest.param(
-            'manifest_output(path = "m.json", format = "relay")\n',
+            'manifest_output(path = "m.json", format = "graphql-codegen")\n',
             1,
-            "Value error, unknown manifest format 'relay' (known: apollo)",
+            "Value error, unknown manifest format 'graphql-codegen' (known: apollo, relay,"
+            " persisted-documents)",
             id="manifest-format",
         ),
         pytest.param(

@@ -28,6 +28,7 @@ from graphql.language import Visitor, visit
 
 from sodabuild.compose.printer import print_document
 from sodabuild.pickling import by_fields
+from sodabuild.render.suggestion import closest, suggestion
 
 #: Deepest bracket nesting (``{``, ``[``, ``(``) accepted in a GraphQL document or schema
 #: file. graphql-core's parser, validator and printer recurse per level; this explicit bound
@@ -317,6 +318,7 @@ def compose(
     if isinstance(parsed.main, FragmentDefinitionNode):
         local_names.add(main_name)
     used_args: set[str] = set()
+    suggested: set[str] = set()
     for spread in parsed.spreads:
         name = spread.name.value
         if name in local_names:
@@ -335,18 +337,26 @@ def compose(
                     hint=f'pass it: gql("...", {name})',
                 )
             )
-        else:
-            problems.append(
-                Problem(
-                    "GQL_UNKNOWN_FRAGMENT",
-                    f"unknown fragment '{name}'",
-                    spread,
-                    hint=f'import the fragment and pass it to gql("...", {name}), '
-                    "or define it in the same string",
-                )
+            continue
+        close = closest(name, [*available, *local_names])
+        if close is not None:
+            suggested.add(close)
+        problems.append(
+            Problem(
+                "GQL_UNKNOWN_FRAGMENT",
+                f"unknown fragment '{name}'",
+                spread,
+                hint=suggestion(close)
+                if close is not None
+                else f'import the fragment and pass it to gql("...", {name}), '
+                "or define it in the same string",
             )
+        )
+    # one report per root cause: a passed fragment that a misspelt spread was meant to
+    # use is reported there (the suggestion), not also as an unused argument
+    meant = suggested - used_args
     for name, (_, _, index) in sorted(available.items()):
-        if name not in used_args:
+        if name not in used_args and name not in meant:
             problems.append(
                 Problem(
                     "GQL_UNUSED_FRAGMENT_ARG",

@@ -12,6 +12,7 @@ import os
 import re
 import stat
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -28,8 +29,10 @@ from sodabuild.config.model import (
     ResolvedProject,
     ResolvedWorkspace,
     WorkspaceFile,
+    keys_at,
 )
 from sodabuild.diagnostics import Diagnostic, SodabuildError
+from sodabuild.render.suggestion import did_you_mean
 
 PROJECT_FILENAME = "sodabuild.toml"
 DEFAULT_OUT_DIR = "__generated__"
@@ -140,13 +143,19 @@ def _validation_diagnostics(
     text: str,
     prefix: tuple[str | int, ...] = (),
     data: Any = None,
+    model: type[BaseModel] | None = None,
 ) -> list[Diagnostic]:
+    """Located diagnostics of a validation of ``data`` (written at ``prefix`` of the file)
+    against ``model``; an unknown key's hint names the known key it is closest to."""
     grouped: dict[tuple[str | int, ...], list[Any]] = {}
+    known: dict[tuple[str | int, ...], list[str]] = {}
     for error in exc.errors():
         loc = tuple(error["loc"])
         if data is not None:
             loc = _written_path(data, loc, error["type"] == "missing")
         grouped.setdefault((*prefix, *loc), []).append(error)
+        if model is not None and error["type"] == "extra_forbidden" and loc:
+            known[(*prefix, *loc)] = keys_at(model, loc[:-1])
     diagnostics = []
     for path, errors in grouped.items():
         dotted = ".".join(str(part) for part in path)
@@ -154,7 +163,8 @@ def _validation_diagnostics(
         kinds = {error["type"] for error in errors}
         if "extra_forbidden" in kinds:
             message = f"unknown key '{dotted}'"
-            hint = "remove it, or check its spelling against `sodabuild config schema`"
+            hint = did_you_mean(str(path[-1]), known.get(path, ())) if path else None
+            hint = hint or "remove it, or check its spelling against `sodabuild config schema`"
         elif "missing" in kinds:
             message = f"missing required key '{dotted}'"
             hint = None
@@ -166,6 +176,13 @@ def _validation_diagnostics(
             Diagnostic("CONFIG_INVALID", message, display, position[0], position[1], hint)
         )
     return diagnostics
+
+
+def _known(name: str, names: Iterable[str], what: str) -> str:
+    """``known X: a, b``, led by ``did you mean 'a'?`` when one of them is close to ``name``."""
+    listed = f"{what}: {', '.join(sorted(names))}"
+    close = did_you_mean(name, names)
+    return f"{close} ({listed})" if close else listed
 
 
 def _located(
@@ -292,7 +309,7 @@ def _plugin_options(
                     display,
                     line,
                     column,
-                    hint=f"known plugins: {', '.join(sorted(PLUGINS))}",
+                    hint=_known(name, PLUGINS, "known plugins"),
                 )
             )
             continue
@@ -300,7 +317,9 @@ def _plugin_options(
             model.model_validate(options)
         except ValidationError as exc:
             diagnostics.extend(
-                _validation_diagnostics(exc, display, text, ("plugins", name), data=options)
+                _validation_diagnostics(
+                    exc, display, text, ("plugins", name), data=options, model=model
+                )
             )
             continue
         checked[name] = options
@@ -470,15 +489,28 @@ def _check_overlaps(
 
 
 def load_workspace(workspace_file: Path) -> ResolvedWorkspace:
-    """Load and resolve a workspace: validate both file levels, merge, check paths, hash."""
+    """Load and resolve a workspace: validate both file levels, merge, check paths, hash.
+
+    Problems raise one :class:`SodabuildError` whose ``root`` is the workspace root (the
+    diagnostics' files are relative to it)."""
     ws_file = workspace_file.resolve()
+    try:
+        return _load_workspace(ws_file)
+    except SodabuildError as exc:
+        exc.root = exc.root or str(ws_file.parent)
+        raise
+
+
+def _load_workspace(ws_file: Path) -> ResolvedWorkspace:
     root = ws_file.parent
     ws_display = _rel(ws_file, root)
     raw, text = _read_toml(ws_file, root)
     try:
         workspace = WorkspaceFile.model_validate(raw)
     except ValidationError as exc:
-        raise SodabuildError(_validation_diagnostics(exc, ws_display, text, data=raw)) from None
+        raise SodabuildError(
+            _validation_diagnostics(exc, ws_display, text, data=raw, model=WorkspaceFile)
+        ) from None
     ws_plugins = _plugin_options(workspace.plugins, ws_display, text)
 
     cache_dir = _check_inside(
@@ -566,7 +598,9 @@ def load_workspace(workspace_file: Path) -> ResolvedWorkspace:
             parsed = ProjectFile.model_validate(file_raw)
         except ValidationError as exc:
             raise SodabuildError(
-                _validation_diagnostics(exc, project_display, file_text, data=file_raw)
+                _validation_diagnostics(
+                    exc, project_display, file_text, data=file_raw, model=ProjectFile
+                )
             ) from None
         project_plugins = _plugin_options(parsed.plugins, project_display, file_text)
 

@@ -6,6 +6,9 @@ only workspace-relative POSIX paths, so they hash the same in every checkout.
 
 from __future__ import annotations
 
+import types
+import typing
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -139,6 +142,39 @@ class ProjectFile(_Shared):
     """A per-project file ``<root>/sodabuild.toml``."""
 
     project: ProjectSettings = Field(default_factory=lambda: ProjectSettings())
+
+
+def keys_at(model: type[BaseModel], path: Sequence[str | int]) -> list[str]:
+    """The keys the table at ``path`` below ``model`` accepts, as they are written (field
+    aliases: ``schema``), or [] when ``path`` leads to no table of known keys."""
+    current: Any = model
+    for part in path:
+        current = _member(current, part)
+        if current is None:
+            return []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [info.alias or name for name, info in current.model_fields.items()]
+    return []
+
+
+def _member(annotation: Any, part: str | int) -> Any:
+    """What ``part`` of a value of type ``annotation`` is (a field, an item, a value)."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _member(typing.get_args(annotation)[0], part)
+    if origin in (typing.Union, types.UnionType):
+        found = (_member(option, part) for option in typing.get_args(annotation))
+        return next((member for member in found if member is not None), None)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        for name, info in annotation.model_fields.items():
+            if part in (name, info.alias):
+                return info.annotation
+        return None
+    if origin in (list, tuple) and isinstance(part, int):
+        return typing.get_args(annotation)[0]
+    if origin is dict and isinstance(part, str):
+        return typing.get_args(annotation)[1]
+    return None
 
 
 class ResolvedProject(_Strict):

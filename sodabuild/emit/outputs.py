@@ -7,11 +7,15 @@ sorted keys, two-space indent and a final newline, so equal inputs give equal by
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sodabuild.pickling import by_fields
 from sodabuild.rules.model import Rule
+
+if TYPE_CHECKING:
+    from sodabuild.emit.registry import ElementTable
 
 ARTIFACT_VERSION = 1
 
@@ -153,7 +157,8 @@ def _manifest(texts: list[bytes]) -> bytes:
     return _splice(shell, "operations", b"[", b"]", texts)
 
 
-def _chunk(module: str, texts: list[bytes]) -> bytes:
+def chunk_bytes(module: str, texts: list[bytes]) -> bytes:
+    """A chunk: the elements of one module (their texts, in id order)."""
     return _splice({"module": module}, "elements", b"{", b"}", texts)
 
 
@@ -174,6 +179,29 @@ def _distinct(operations: list[Element]) -> list[Element]:
     return kept
 
 
+def artifact_bytes(project: str, schema_hash: str, table: ElementTable) -> bytes:
+    return _artifact(project, schema_hash, [table.texts[key] for key in table.ids])
+
+
+def apollo_manifest(table: ElementTable) -> bytes:
+    """Apollo's persisted-query manifest: operations only, id = sha256 hex of the body."""
+    memo = table.operation_texts
+    texts = []
+    for element in table.operations:
+        text = memo.get(element.id)
+        if text is None:
+            text = memo[element.id] = operation_text(element)
+        texts.append(text)
+    return _manifest(texts)
+
+
+def documents_by_id(table: ElementTable, key: Callable[[Element], str]) -> bytes:
+    """``{id: document}`` of the operations (Relay's persisted queries with the hex id,
+    GraphQL-over-HTTP persisted documents with ``sha256:<hex>``); a document reached under
+    two operation names is one entry (same text, same id)."""
+    return dumps({key(e): e.document for e in table.operations})
+
+
 def artifact(project: str, schema_hash: str, elements: list[Element]) -> bytes:
     """The artifact: every element by canonical id (``elements`` sorted by id)."""
     return _artifact(project, schema_hash, [element_text(e) for e in elements])
@@ -185,7 +213,7 @@ def manifest(elements: list[Element]) -> bytes:
 
 
 def chunk(module: str, elements: list[Element]) -> bytes:
-    return _chunk(module, [element_text(e) for e in elements])
+    return chunk_bytes(module, [element_text(e) for e in elements])
 
 
 def chunk_path(chunks_dir: str, module: str) -> str:
@@ -194,123 +222,103 @@ def chunk_path(chunks_dir: str, module: str) -> str:
 
 @dataclass
 class Emitted:
-    """A project's outputs (out_dir-relative path -> bytes), and how many chunks were
-    reused from the previous emission of the same :class:`Assembler` or built."""
+    """A project's outputs (out_dir-relative path -> bytes), the per-module files each
+    output owns (``dir/*.suffix``), and how many per-module files were reused or built."""
 
     files: dict[str, bytes]
-    chunks_dir: str | None
-    chunks_reused: int = 0
-    chunks_built: int = 0
+    owned: set[str]
+    reused: int = 0
+    built: int = 0
 
 
 class Assembler:
     """Incremental emission for one project and rule.
 
     Each element is serialized once and its text reused while the element is the same
-    object (or an equal one); a chunk is rebuilt only when one of its elements changed; the
-    artifact and manifest are spliced from the cached texts. ``emit`` takes every element;
-    ``update`` takes only the changed ones (same ids), for the change-set fast path.
+    object (or an equal one); per-module outputs rebuild only the modules with a changed
+    element; whole-file outputs are spliced from the cached texts. ``emit`` takes every
+    element; ``update`` takes only the changed ones (same ids), for the change-set fast
+    path. The outputs themselves are the rule's emitters (``emit/registry.py``).
     """
 
     def __init__(self, project: str, rule: Rule) -> None:
+        from sodabuild.emit.registry import ElementTable, emitter
+
         self.project = project
         self.rule = rule
-        self._elements: dict[str, Element] = {}
-        self._texts: dict[str, bytes] = {}
-        self._ids: list[str] = []
-        self._operations: list[Element] = []
-        self._operation_texts: dict[str, bytes] = {}
-        self._modules: dict[str, list[str]] = {}
-        self._chunks: dict[str, bytes] = {}
+        self.table = ElementTable(project)
+        self.emitters = [emitter(output) for output in rule.outputs]
         #: The outputs of the last emission.
         self.files: dict[str, bytes] = {}
 
     @property
+    def owned(self) -> set[str]:
+        return {e.owned for e in self.emitters if e.owned is not None}
+
+    @property
     def chunk_count(self) -> int:
-        return len(self._chunks)
+        return len(self.table.modules) if any(e.owned for e in self.emitters) else 0
 
     def emit(self, schema_hash: str, elements: list[Element]) -> Emitted:
         """All outputs the rule declares, for ``elements`` (any order)."""
-        previous = self._elements
+        table = self.table
+        previous = table.elements
         current = {e.id: e for e in elements}
         changed: set[str] = set()
         texts: dict[str, bytes] = {}
-        operation_texts: dict[str, bytes] = {}
         for key, element in current.items():
             before = previous.get(key)
             if before is not None and (before is element or before == element):
-                texts[key] = self._texts[key]
-                if key in self._operation_texts:
-                    operation_texts[key] = self._operation_texts[key]
+                texts[key] = table.texts[key]
             else:
                 changed.add(key)
                 texts[key] = element_text(element)
-        self._elements, self._texts = current, texts
-        self._operation_texts = operation_texts
-        self._ids = sorted(current)
-        self._operations = _operations(list(current.values()))
+        memo = table.operation_texts
+        table.operation_texts = {k: t for k, t in memo.items() if k in current and k not in changed}
+        table.elements, table.texts = current, texts
+        table.ids = sorted(current)
+        table.operations = _distinct(_operations(list(current.values())))
         modules: dict[str, list[str]] = {}
-        for key in self._ids:
+        for key in table.ids:
             modules.setdefault(current[key].module, []).append(key)
         dirty = {
             module
             for module, keys in modules.items()
-            if self._modules.get(module) != keys or not changed.isdisjoint(keys)
+            if table.modules.get(module) != keys or not changed.isdisjoint(keys)
         }
-        self._modules = modules
-        self._chunks = {m: c for m, c in self._chunks.items() if m in modules and m not in dirty}
+        table.modules = modules
         return self._assemble(schema_hash, dirty)
 
     def update(self, schema_hash: str, elements: list[Element]) -> Emitted:
         """The outputs after ``elements`` replaced the ones with their ids (no id is new)."""
-        changed = [e for e in elements if self._elements.get(e.id) != e]
-        if any(e.id not in self._elements for e in changed):
-            return self.emit(schema_hash, [*self._elements.values(), *changed])
-        resort = False
+        table = self.table
+        changed = [e for e in elements if table.elements.get(e.id) != e]
+        if any(e.id not in table.elements for e in changed):
+            return self.emit(schema_hash, [*table.elements.values(), *changed])
         for element in changed:
-            before = self._elements[element.id]
-            resort |= (before.kind, before.name) != (element.kind, element.name)
-            self._elements[element.id] = element
-            self._texts[element.id] = element_text(element)
-            self._operation_texts.pop(element.id, None)
-        if resort:
-            self._operations = _operations(list(self._elements.values()))
-        else:
-            by_id = {e.id: e for e in changed}
-            self._operations = [by_id.get(e.id, e) for e in self._operations]
+            table.elements[element.id] = element
+            table.texts[element.id] = element_text(element)
+            table.operation_texts.pop(element.id, None)
+        if changed:
+            table.operations = _distinct(_operations(list(table.elements.values())))
         return self._assemble(schema_hash, {e.module for e in changed})
 
-    def _operation_text(self, element: Element) -> bytes:
-        text = self._operation_texts.get(element.id)
-        if text is None:
-            text = self._operation_texts[element.id] = operation_text(element)
-        return text
-
     def _assemble(self, schema_hash: str, dirty: set[str]) -> Emitted:
+        self.table.schema_hash = schema_hash
         files: dict[str, bytes] = {}
-        chunks_dir: str | None = None
-        built = 0
-        for output in self.rule.outputs:
-            if output.kind == "artifact":
-                texts = [self._texts[key] for key in self._ids]
-                files[output.path] = _artifact(self.project, schema_hash, texts)
-            elif output.kind == "manifest":
-                operations = [self._operation_text(e) for e in _distinct(self._operations)]
-                files[output.path] = _manifest(operations)
-            else:
-                chunks_dir = output.path
-                for module, keys in self._modules.items():
-                    if module in dirty or module not in self._chunks:
-                        built += 1
-                        self._chunks[module] = _chunk(module, [self._texts[k] for k in keys])
-                    files[chunk_path(output.path, module)] = self._chunks[module]
+        reused = built = 0
+        for emitter in self.emitters:
+            files.update(emitter.files(self.table, dirty))
+            kept, made = emitter.counts()
+            reused, built = reused + kept, built + made
         self.files = files
-        return Emitted(files, chunks_dir, len(self._modules) - built if chunks_dir else 0, built)
+        return Emitted(files, self.owned, reused, built)
 
 
 def emit_project(
     project: str, schema_hash: str, elements: list[Element], rule: Rule
-) -> tuple[dict[str, bytes], str | None]:
-    """All outputs a rule declares, keyed by out_dir-relative path; plus the chunks dir."""
+) -> tuple[dict[str, bytes], set[str]]:
+    """All outputs a rule declares, keyed by out_dir-relative path; plus the per-module
+    files they own (``dir/*.suffix``)."""
     emitted = Assembler(project, rule).emit(schema_hash, elements)
-    return emitted.files, emitted.chunks_dir
+    return emitted.files, emitted.owned

@@ -127,19 +127,17 @@ class DocumentStage:
     def unknown_hint(
         self, diagnostic: Diagnostic, project: ResolvedProject, ref: DefRef
     ) -> Diagnostic:
-        """A "did you mean" for an unknown fragment, from the project's fragment names."""
-        if diagnostic.code != "GQL_UNKNOWN_FRAGMENT":
+        """A "did you mean" for an unknown fragment, from the project's fragment names
+        (a suggestion composition made from the fragments passed to gql() is kept)."""
+        from sodabuild.render.suggestion import did_you_mean, is_suggestion
+
+        if diagnostic.code != "GQL_UNKNOWN_FRAGMENT" or is_suggestion(diagnostic.hint):
             return diagnostic
         if project.fragments == "imports" and self.definition(ref).kind != "file":
             return diagnostic
-        import difflib
-
         name = diagnostic.message.removeprefix("unknown fragment '").rstrip("'")
-        close = difflib.get_close_matches(name, list(self.fragment_index(project)), n=1)
-        hint = (
-            f"did you mean '{close[0]}'?"
-            if close
-            else "no fragment of this name in the project's documents or .graphql files; "
+        hint = did_you_mean(name, self.fragment_index(project)) or (
+            "no fragment of this name in the project's documents or .graphql files; "
             "define it, or import it and pass it to gql()"
         )
         return replace(diagnostic, hint=hint)

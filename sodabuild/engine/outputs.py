@@ -22,6 +22,7 @@ from sodabuild.diagnostics import Diagnostic
 from sodabuild.emit.outputs import Assembler, Element
 from sodabuild.engine.state import WarmState
 from sodabuild.session.fingerprint import DirStamp, Stamp
+from sodabuild.write.commit import owned_by
 
 if TYPE_CHECKING:
     from sodabuild.engine.pipeline import Plan, ProjectResult
@@ -32,7 +33,8 @@ class Staged:
     """A project's outputs waiting for its commit (out_dir-relative path -> bytes)."""
 
     files: dict[str, bytes] = field(default_factory=dict)
-    chunk_dirs: set[str] = field(default_factory=set)
+    #: ``dir/*.suffix`` of the per-module outputs (their stale files are removed).
+    owned: set[str] = field(default_factory=set)
     #: Whether any plan emitted anew (else every output stands as written).
     dirty: bool = False
     #: Whether every plan's schema built (a project with a broken schema writes nothing).
@@ -101,9 +103,11 @@ class OutputStage:
 
     def declare(self, plan: Plan) -> None:
         """Where the plan's outputs live, in its project's result."""
+        from sodabuild.emit.registry import output_key
+
         result = self.results[plan.project.name]
         for output in plan.rule.outputs:
-            result.outputs[output.kind] = f"{plan.project.out_dir}/{output.path}"
+            result.outputs[output_key(output)] = f"{plan.project.out_dir}/{output.path}"
 
     def emit(self, plan: Plan, changed: list[Element] | None = None) -> None:
         """Emit a plan's outputs and stage them for its project's commit.
@@ -117,15 +121,14 @@ class OutputStage:
                 emitted = assembler.emit(plan.schema_id, list(plan.elements.values()))
             else:
                 emitted = assembler.update(plan.schema_id, changed)
-        self.chunk_counts["chunks_reused"] += emitted.chunks_reused
-        self.chunk_counts["chunks_rebuilt"] += emitted.chunks_built
+        self.chunk_counts["chunks_reused"] += emitted.reused
+        self.chunk_counts["chunks_rebuilt"] += emitted.built
         self.declare(plan)
         staged = self.staged.setdefault(project.name, Staged())
         staged.files.update(emitted.files)
         staged.dirty = True
         staged.ok &= plan.schema_ok
-        if emitted.chunks_dir is not None:
-            staged.chunk_dirs.add(emitted.chunks_dir)
+        staged.owned |= emitted.owned
 
     def keep(self, plan: Plan) -> None:
         """A plan none of whose elements changed (the fast path): its outputs stand as
@@ -135,9 +138,7 @@ class OutputStage:
         self.chunk_counts["chunks_reused"] += assembler.chunk_count
         staged = self.staged.setdefault(plan.project.name, Staged())
         staged.files.update(assembler.files)
-        for output in plan.rule.outputs:
-            if output.kind == "chunks":
-                staged.chunk_dirs.add(output.path)
+        staged.owned |= assembler.owned
 
     def commit(self) -> None:
         """Write (or, with ``--check``, compare) each project's staged outputs as one
@@ -164,9 +165,7 @@ class OutputStage:
                 if self.check:
                     result.stale.extend(
                         f"{project.out_dir}/{rel}"
-                        for rel in check_committed(
-                            out_dir, staged.files, staged.chunk_dirs, previous
-                        )
+                        for rel in check_committed(out_dir, staged.files, staged.owned, previous)
                     )
                     continue
                 try:
@@ -174,7 +173,7 @@ class OutputStage:
                         self.root,
                         out_dir,
                         staged.files,
-                        staged.chunk_dirs,
+                        staged.owned,
                         previous,
                         recorded_ns,
                     )
@@ -193,9 +192,8 @@ class OutputStage:
                     continue
             result.written.extend(report.written)
             result.unchanged.extend(report.unchanged)
-            prefixes = tuple(d + "/" for d in staged.chunk_dirs)
             self.chunk_counts["chunks_written"] += sum(
-                1 for rel in report.written if rel.startswith(prefixes)
+                1 for rel in report.written if owned_by(rel, staged.owned)
             )
             result.removed.extend(report.removed)
             result.wrote = True

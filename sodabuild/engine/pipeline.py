@@ -381,11 +381,12 @@ class _Build:
                     ]
                 )
             found.append(rule)
+        from sodabuild.emit.registry import output_key
         from sodabuild.rules.model import outputs_problem
 
-        kinds = [o.kind for rule in found for o in rule.outputs]
+        kinds = [output_key(o) for rule in found for o in rule.outputs]
         problem = (
-            "declare the same output kind twice"
+            "declare the same output twice (one output per kind and format)"
             if len(kinds) != len(set(kinds))
             # the rules share the project's out_dir: their paths may not collide either
             else outputs_problem([o for rule in found for o in rule.outputs])
@@ -1121,22 +1122,24 @@ class _Build:
 
 
 def select_projects(workspace: ResolvedWorkspace, names: list[str] | None) -> list[ResolvedProject]:
+    """The projects ``-p`` names (all without one); an unknown name is a USAGE error whose
+    hint suggests the closest project name."""
     if not names:
         return list(workspace.projects)
+    from sodabuild.render.suggestion import did_you_mean
+
     known = {p.name for p in workspace.projects}
+    listed = f"projects of this workspace: {', '.join(sorted(known))}"
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise SodabuildError(
-            [
-                Diagnostic(
-                    "USAGE",
-                    f"unknown project '{name}'",
-                    workspace.file,
-                    hint=f"projects of this workspace: {', '.join(sorted(known))}",
-                )
-                for name in unknown
-            ]
-        )
+        diagnostics = []
+        for name in unknown:
+            close = did_you_mean(name, known)
+            hint = f"{close} ({listed})" if close else listed
+            diagnostics.append(
+                Diagnostic("USAGE", f"unknown project '{name}'", workspace.file, hint=hint)
+            )
+        raise SodabuildError(diagnostics, root=workspace.root)
     return [p for p in workspace.projects if p.name in set(names)]
 
 

@@ -6,10 +6,13 @@ no-op build reports exactly what the build that it repeats reported.
 
 from __future__ import annotations
 
+import os
 import resource
 from typing import Any
 
 from sodabuild.diagnostics import Diagnostic, Severity
+from sodabuild.render.color import BOLD, GREEN, RED, paint
+from sodabuild.render.frame import Sources
 
 
 def peak_rss_mb() -> dict[str, float]:
@@ -123,11 +126,24 @@ def _diagnostic(data: dict[str, Any]) -> Diagnostic:
     )
 
 
-def render(summary: dict[str, Any]) -> list[str]:
-    """Human lines: diagnostics, one line per project, the verdict and cache stats."""
-    lines = [_diagnostic(d).render() for d in summary["cache"]["notes"]]
+def render(
+    summary: dict[str, Any],
+    color: bool = False,
+    root: str | os.PathLike[str] | None = None,
+) -> list[str]:
+    """Human lines: diagnostics, one line per project, the verdict and cache stats.
+
+    A diagnostic is one entry (several lines with its frame and hint). ``root`` is the
+    workspace root that the diagnostics' files are relative to: with it, each located
+    diagnostic shows its source line (see ``sodabuild.render.frame``); ``color`` adds
+    ANSI colour (the caller decides, e.g. with ``sodabuild.render.color.color_enabled``).
+    """
+    sources = Sources(root)
+    lines = [_diagnostic(d).render(color=color, sources=sources) for d in summary["cache"]["notes"]]
     for project in summary["projects"]:
-        lines.extend(_diagnostic(d).render() for d in project["diagnostics"])
+        lines.extend(
+            _diagnostic(d).render(color=color, sources=sources) for d in project["diagnostics"]
+        )
     for project in summary["projects"]:
         if summary["check"]:
             stale = project["stale"]
@@ -170,7 +186,11 @@ def render(summary: dict[str, Any]) -> list[str]:
         f"{counts['cache_skips']} files unread"
         + (f" ({ratio:.0%} hit)" if ratio is not None else "")
     )
-    verdict = "ok" if summary["ok"] else "failed"
+    verdict = (
+        paint("ok", BOLD, GREEN, color=color)
+        if summary["ok"]
+        else paint("failed", BOLD, RED, color=color)
+    )
     if summary["cache"]["no_op"]:
         verdict += " (no-op: nothing changed)"
     lines.append(f"{verdict} in {stats['wall_ms'] / 1000:.2f}s; {cache}")

@@ -47,6 +47,7 @@ import starlark as sl
 from pydantic import ValidationError
 
 from sodabuild.diagnostics import Diagnostic, SodabuildError
+from sodabuild.emit.registry import KINDS, constructor
 from sodabuild.rules.model import Discovery, Output, PruningFilter, Rule
 
 BUILTIN_PREFIX = "@builtin//"
@@ -262,6 +263,17 @@ class RuleSet:
     def get(self, name: str) -> Rule | None:
         return self.rules.get(name)
 
+    def unknown_hint(self, name: str) -> str:
+        """The hint of a RULE_UNKNOWN for ``name``: the closest rule name, if one is close,
+        and the known rules."""
+        from sodabuild.render.suggestion import did_you_mean
+
+        listed = f"known rules: {', '.join(sorted(self.rules)) or 'none'}"
+        close = did_you_mean(name, self.rules)
+        if close is None:
+            return f"{listed} (see `sodabuild rules list`)"
+        return f"{close} ({listed}; see `sodabuild rules list`)"
+
 
 def _invalid(message: str) -> ValueError:
     return ValueError(_INVALID_MARK + message)
@@ -385,9 +397,7 @@ class _Evaluator:
             "rule": rule,
             "discovery": discovery,
             "pruning_filter": pruning_filter,
-            "artifact_output": output("artifact"),
-            "manifest_output": output("manifest"),
-            "chunk_output": output("chunks"),
+            **{constructor(kind): output(kind) for kind in KINDS},
         }
 
     def evaluate(self, path: Path) -> Any:
@@ -503,9 +513,13 @@ def load_rules(workspace_root: Path, rule_dirs: list[str]) -> RuleSet:
     of overhead); otherwise in-process, bounded by the static nesting check, the step budget
     and the deadline.
     """
-    if rule_dirs and _can_fork():  # the built-in rules alone are trusted: no fork
-        return _load_forked(workspace_root, rule_dirs)
-    return _load_in_process(workspace_root, rule_dirs)
+    try:
+        if rule_dirs and _can_fork():  # the built-in rules alone are trusted: no fork
+            return _load_forked(workspace_root, rule_dirs)
+        return _load_in_process(workspace_root, rule_dirs)
+    except SodabuildError as exc:
+        exc.root = exc.root or str(workspace_root)  # files are relative to it: frames
+        raise
 
 
 def _rule_files(evaluator: _Evaluator, workspace_root: Path) -> list[Path]:

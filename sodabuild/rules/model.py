@@ -85,7 +85,7 @@ def _output_path_problem(path: str) -> str | None:
 class Output(_Frozen):
     """One codegen output of a rule, relative to the project's out_dir (normalised)."""
 
-    kind: Literal["artifact", "manifest", "chunks"]
+    kind: str  # a name in emit/registry.py's KINDS
     path: str
     format: str | None = None
 
@@ -102,8 +102,16 @@ class Output(_Frozen):
 
     @model_validator(mode="after")
     def _check(self) -> Output:
-        if self.kind == "manifest" and self.format not in (None, "apollo"):
-            raise ValueError(f"unknown manifest format {self.format!r} (known: apollo)")
+        from sodabuild.emit.registry import KINDS
+
+        kind = KINDS.get(self.kind)
+        if kind is None:
+            raise ValueError(f"unknown output kind {self.kind!r} (known: {', '.join(KINDS)})")
+        if kind.formats is None and self.format is not None:
+            raise ValueError(f"{self.kind}_output takes no format")
+        if kind.formats is not None and self.format not in (None, *kind.formats):
+            known = ", ".join(kind.formats)
+            raise ValueError(f"unknown {self.kind} format {self.format!r} (known: {known})")
         return self
 
 
@@ -114,17 +122,20 @@ def _within(inner: str, outer: str) -> bool:
 def outputs_problem(outputs: Sequence[Output]) -> str | None:
     """Why these outputs (of one rule, or of all rules of a project: they share an out_dir)
     cannot be written side by side, or None: two share a path, a file output is or lies in
-    the chunk directory (swept of stale *.json), or one path is a directory of another."""
+    the directory of a per-module output (swept of stale files), or one path is a directory
+    of another."""
+    from sodabuild.emit.registry import KINDS
+
     for index, first in enumerate(outputs):
         for second in outputs[index + 1 :]:
             if first.path == second.path:
                 return f"the {first.kind} and {second.kind} outputs share the path {first.path!r}"
             for chunks, other in ((first, second), (second, first)):
-                if chunks.kind == "chunks" and (
+                if KINDS[chunks.kind].per_module and (
                     _within(other.path, chunks.path) or _within(chunks.path, other.path)
                 ):
                     return (
-                        f"the {other.kind} output {other.path!r} overlaps the chunk"
+                        f"the {other.kind} output {other.path!r} overlaps the {chunks.kind}"
                         f" directory {chunks.path!r}"
                     )
             if _within(first.path, second.path) or _within(second.path, first.path):
@@ -150,8 +161,11 @@ class Rule(_Frozen):
 
     @model_validator(mode="after")
     def _unique_kinds(self) -> Rule:
-        kinds = [output.kind for output in self.outputs]
-        duplicates = sorted({kind for kind in kinds if kinds.count(kind) > 1})
+        from sodabuild.emit.registry import output_key
+
+        # one output per kind, except manifests: one per format
+        keys = [output_key(output) for output in self.outputs]
+        duplicates = sorted({key for key in keys if keys.count(key) > 1})
         if duplicates:
             raise ValueError(f"more than one {', '.join(duplicates)} output")
         problem = outputs_problem(self.outputs)

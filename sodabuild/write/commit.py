@@ -248,15 +248,20 @@ def _unchanged(
         return False
 
 
-def _owned(rel: str, chunk_dirs: Iterable[str]) -> bool:
-    """A chunk file (``*.json`` under a chunk dir) belongs to sodabuild whoever wrote it."""
-    return rel.endswith(".json") and any(rel.startswith(d + "/") for d in chunk_dirs)
+def owned_by(rel: str, owned: Iterable[str]) -> bool:
+    """A per-module output file (``dir/*.suffix``: a chunk, a generated module) belongs to
+    sodabuild whoever wrote it."""
+    for pattern in owned:
+        directory, _, suffix = pattern.rpartition("/*")
+        if rel.startswith(directory + "/") and rel.endswith(suffix):
+            return True
+    return False
 
 
 def _stale(
     names: Iterable[str],
     files: Mapping[str, bytes],
-    chunk_dirs: tuple[str, ...],
+    owned: tuple[str, ...],
     previous: Mapping[str, Stamp],
 ) -> list[str]:
     """Entries of an out_dir a commit leaves out: outputs the last build wrote and this one
@@ -268,7 +273,7 @@ def _stale(
         if rel not in files
         and (
             rel in previous
-            or _owned(rel, chunk_dirs)
+            or owned_by(rel, owned)
             or TEMP_PATTERN.match(rel.rsplit("/", 1)[-1]) is not None
         )
     )
@@ -301,7 +306,7 @@ def commit_outputs(
     root: Path,
     out_dir: Path,
     files: Mapping[str, bytes],
-    chunk_dirs: Iterable[str],
+    owned: Iterable[str],
     previous: Mapping[str, Stamp] | None = None,
     recorded_ns: int = 0,
 ) -> CommitReport:
@@ -309,12 +314,12 @@ def commit_outputs(
     that sodabuild does not own, as one atomic step; nothing happens when it already does.
 
     Stale outputs are those the last build wrote (``previous``, its stamps taken at
-    ``recorded_ns``) that are not produced now, and any ``*.json`` under a chunk dir that is
-    not produced now.
+    ``recorded_ns``) that are not produced now, and any file of a per-module output
+    (``owned``: ``dir/*.suffix`` patterns) that is not produced now.
     """
     check_out_dir(root, out_dir)
     recover(out_dir)
-    chunk_dirs = tuple(chunk_dirs)
+    owned = tuple(owned)
     previous = previous or {}
     live = _walk(out_dir)
     report = CommitReport()
@@ -335,7 +340,7 @@ def commit_outputs(
             changed.append(rel)
     produced_dirs = _ancestors(files)
     names = [*live.files, *live.others]
-    stale = _stale(names, files, chunk_dirs, previous)
+    stale = _stale(names, files, owned, previous)
     # an entry in the way of a produced path (a file where a directory must be, or the
     # reverse) is replaced; it is not reported as removed output
     blocked = {rel for rel in names if rel in produced_dirs}
@@ -422,12 +427,12 @@ def commit_outputs(
 def check_committed(
     out_dir: Path,
     files: Mapping[str, bytes],
-    chunk_dirs: Iterable[str],
+    owned: Iterable[str],
     previous: Mapping[str, Stamp] | None = None,
 ) -> list[str]:
     """out_dir-relative paths that are missing, different or stale (what a commit would
     change), without writing; for ``--check``."""
-    chunk_dirs = tuple(chunk_dirs)
+    owned = tuple(owned)
     previous = previous or {}
     tree = _walk(out_dir) if out_dir.is_dir() and not out_dir.is_symlink() else _Tree()
     base = str(out_dir)
@@ -436,4 +441,4 @@ def check_committed(
         for rel in sorted(files)
         if not _unchanged(f"{base}/{rel}", files[rel], _stat_of(tree.files.get(rel)), None, 0)
     ]
-    return differ + _stale([*tree.files, *tree.others], files, chunk_dirs, previous)
+    return differ + _stale([*tree.files, *tree.others], files, owned, previous)
