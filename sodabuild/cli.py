@@ -13,13 +13,15 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
 from sodabuild import __version__
-from sodabuild.diagnostics import Diagnostic, SodabuildError
+from sodabuild.diagnostics import SodabuildError
 from sodabuild.launch import EXIT_OK, EXIT_SOURCE_ERRORS, print_summary, try_no_op
 
 app = typer.Typer(
@@ -31,8 +33,12 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Show the resolved config or its JSON Schema.", no_args_is_help=True)
 rules_app = typer.Typer(help="Inspect the Starlark rules.", no_args_is_help=True)
+daemon_app = typer.Typer(
+    help="A background process that keeps this workspace's builds warm.", no_args_is_help=True
+)
 app.add_typer(config_app, name="config")
 app.add_typer(rules_app, name="rules")
+app.add_typer(daemon_app, name="daemon")
 
 EXIT_CONFIG_ERRORS, EXIT_INTERNAL = 2, 3
 
@@ -54,14 +60,15 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def _fail(diagnostics: list[Diagnostic], as_json: bool) -> None:
+def _fail(error: SodabuildError, as_json: bool) -> None:
     if as_json:
-        _print_json(
-            {"ok": False, "projects": [], "diagnostics": [d.to_json() for d in diagnostics]}
-        )
+        diagnostics = [d.to_json() for d in error.diagnostics]
+        _print_json({"ok": False, "projects": [], "diagnostics": diagnostics})
     else:
-        for diagnostic in diagnostics:
-            typer.echo(diagnostic.render(), err=True)
+        from sodabuild.render.color import color_enabled
+
+        for text in error.render(color_enabled(sys.stderr)):
+            typer.echo(text, err=True)
     raise typer.Exit(EXIT_CONFIG_ERRORS)
 
 
@@ -70,20 +77,25 @@ def _guarded(as_json: bool, action: Callable[[], T]) -> T:
     try:
         return action()
     except SodabuildError as exc:
-        _fail(exc.diagnostics, as_json)
+        _fail(exc, as_json)
     except (typer.Exit, KeyboardInterrupt):
         raise
     except Exception as exc:
-        if os.environ.get("SODABUILD_DEBUG"):
-            traceback.print_exc()
-        message = f"internal error: {type(exc).__name__}: {exc}"
-        hint = "this is a bug in sodabuild; rerun with SODABUILD_DEBUG=1 for a traceback"
-        if as_json:
-            _print_json({"ok": False, "projects": [], "internal_error": message})
-        else:
-            typer.echo(f"sodabuild: {message}\n    hint: {hint}", err=True)
+        report_internal_error(exc, as_json)
         raise typer.Exit(EXIT_INTERNAL) from None
     raise AssertionError("unreachable")
+
+
+def report_internal_error(exc: BaseException, as_json: bool) -> None:
+    """What a bug prints: one line and a hint (the traceback with ``SODABUILD_DEBUG``)."""
+    if os.environ.get("SODABUILD_DEBUG"):
+        traceback.print_exception(exc)
+    message = f"internal error: {type(exc).__name__}: {exc}"
+    hint = "this is a bug in sodabuild; rerun with SODABUILD_DEBUG=1 for a traceback"
+    if as_json:
+        _print_json({"ok": False, "projects": [], "internal_error": message})
+    else:
+        typer.echo(f"sodabuild: {message}\n  = hint: {hint}", err=True)
 
 
 def _write_profile(result: Any, summary: dict[str, Any]) -> str:
@@ -207,43 +219,124 @@ def build(
             ),
         )
         raise typer.Exit(code)
-    if incremental and not show_cache and not profile:
-        previous = try_no_op(workspace, project, check, cache_dir, graph_filter)
+    options = BuildOptions(
+        workspace=workspace,
+        projects=project,
+        as_json=as_json,
+        check=check,
+        incremental=incremental,
+        cache_dir=cache_dir,
+        graph_filter=graph_filter,
+        show_cache=show_cache,
+        profile=profile,
+        write_delta=write_delta,
+    )
+    raise typer.Exit(run_build(options, started))
+
+
+@dataclass
+class BuildOptions:
+    """A build's command-line options (paths as given, relative to ``cwd``)."""
+
+    workspace: Path | None = None
+    projects: list[str] | None = None
+    as_json: bool = False
+    check: bool = False
+    incremental: bool = True
+    cache_dir: Path | None = None
+    graph_filter: list[str] | None = None
+    show_cache: bool = False
+    profile: bool = False
+    write_delta: Path | None = None
+    #: The directory the paths are relative to (default: this process's).
+    cwd: Path | None = None
+    #: The launcher has just found this build is not a no-op (a daemon's client).
+    no_op_checked: bool = False
+    #: Colour the human output (None: when this process's stdout is a terminal; a daemon
+    #: passes its client's answer).
+    color: bool | None = None
+
+    def session_key(self) -> tuple[Any, ...]:
+        """What makes two builds' sessions interchangeable (the workspace aside)."""
+        return (
+            tuple(self.projects or ()),
+            tuple(self.graph_filter or ()),
+            self.incremental,
+            str(self.cache_dir) if self.cache_dir is not None else None,
+        )
+
+
+class SessionHost:
+    """Where a build's session comes from and where it goes: a new one per build, loaded
+    from the cache and disposed of (the CLI), or a live one kept between builds (the
+    daemon, ``sodabuild.daemon.server``)."""
+
+    def open(self, options: BuildOptions, make: Callable[[], Any]) -> Any:
+        session = _guarded(options.as_json, make)
+        _guarded(options.as_json, session.load)
+        return session
+
+    def locked(self, session: Any, on_wait: Callable[[], None]) -> AbstractContextManager[Any]:
+        """The cache lock around the build and the save."""
+        from sodabuild.session.store import cache_lock
+
+        return cache_lock(session.cache_dir(), on_wait=on_wait)
+
+    def done(self, session: Any, summary: dict[str, Any]) -> None:
+        """The build is over (inside ``locked``): persist the cache and the no-op record."""
+        session.dispose(summary)
+
+
+def run_build(options: BuildOptions, started: float, host: SessionHost | None = None) -> int:
+    """One build as ``sodabuild build`` runs it: the no-op check, then the session's
+    update under the cache lock; prints the summary (stdout) and diagnostics of failures
+    (stderr) and returns the exit code (config errors and bugs raise ``typer.Exit``)."""
+    host = host or SessionHost()
+    cwd = options.cwd or Path.cwd()
+    as_json, check = options.as_json, options.check
+    if options.incremental and not (options.show_cache or options.profile or options.no_op_checked):
+        previous = try_no_op(
+            options.workspace,
+            options.projects,
+            check,
+            options.cache_dir,
+            options.graph_filter,
+            cwd=cwd,
+        )
         if previous is not None:
             from sodabuild.engine.summary import no_op_summary
 
             summary = no_op_summary(previous, time.perf_counter() - started, check)
-            if write_delta is not None:
-                root = _workspace_root(workspace)
+            if options.write_delta is not None:
+                root = _workspace_root(options.workspace, cwd)
                 artifacts = {
                     p["name"]: p["outputs"]["artifact"]
                     for p in summary["projects"]
                     if "artifact" in p["outputs"]
                 }
                 before = _read_artifacts(root, artifacts)
-                _write_delta(write_delta, root, artifacts, before)
-            print_summary(summary, as_json)
-            raise typer.Exit(EXIT_OK if summary["ok"] else EXIT_SOURCE_ERRORS)
+                _write_delta(options.write_delta, root, artifacts, before)
+            print_summary(summary, as_json, _workspace_root(options.workspace, cwd), options.color)
+            return EXIT_OK if summary["ok"] else EXIT_SOURCE_ERRORS
 
     from sodabuild.engine.summary import build_summary
     from sodabuild.session.session import BuilderSession
-    from sodabuild.session.store import cache_lock
 
-    session = _guarded(
-        as_json,
+    session = host.open(
+        options,
         lambda: BuilderSession(
-            workspace,
-            projects=project,
-            incremental=incremental,
-            cache_dir=cache_dir,
-            graph_filter=graph_filter,
+            options.workspace,
+            cwd=cwd,
+            projects=options.projects,
+            incremental=options.incremental,
+            cache_dir=options.cache_dir,
+            graph_filter=options.graph_filter,
         ),
     )
-    _guarded(as_json, session.load)
     assert session.cache is not None
-    if show_cache:
+    if options.show_cache:
         _print_json(session.cache_report())
-        raise typer.Exit(EXIT_OK)
+        return EXIT_OK
 
     def waiting() -> None:
         typer.echo(
@@ -251,33 +344,33 @@ def build(
             err=True,
         )
 
-    root = Path(str(session.workspace.root)) if session.workspace else Path.cwd()
-    artifacts = _artifact_paths(session) if write_delta is not None else {}
+    root = Path(str(session.workspace.root)) if session.workspace else cwd
+    artifacts = _artifact_paths(session) if options.write_delta is not None else {}
     before = _read_artifacts(root, artifacts)
 
     def run() -> Any:
-        with cache_lock(session.cache_dir(), on_wait=waiting):
+        with host.locked(session, waiting):
             result = session.update(check=check)
             notes = session.cache.notes if session.cache else []
             summary = build_summary(result, check, time.perf_counter() - started, notes)
-            session.dispose(summary)
+            host.done(session, summary)
         return result, summary
 
     result, summary = _guarded(as_json, run)
-    if write_delta is not None and not check:
-        _write_delta(write_delta, root, artifacts, before)
-    if profile:
+    if options.write_delta is not None and not check:
+        _write_delta(options.write_delta, root, artifacts, before)
+    if options.profile:
         record = _write_profile(result, summary)
         if not as_json:
             typer.echo(f"profile: {record}")
-    print_summary(summary, as_json)
-    raise typer.Exit(EXIT_OK if result.ok else EXIT_SOURCE_ERRORS)
+    print_summary(summary, as_json, root, options.color)
+    return EXIT_OK if result.ok else EXIT_SOURCE_ERRORS
 
 
-def _workspace_root(workspace: Path | None) -> Path:
+def _workspace_root(workspace: Path | None, cwd: Path) -> Path:
     from sodabuild.config.find import find_workspace_file
 
-    return find_workspace_file(Path.cwd(), workspace).parent
+    return find_workspace_file(cwd, workspace).parent
 
 
 def _artifact_paths(session: Any) -> dict[str, str]:
@@ -438,6 +531,7 @@ def clean(workspace: WorkspaceOption = None, cache_dir: CacheDirOption = None) -
         return directory
 
     directory = _guarded(False, run)
+    _stop_daemon_for_clean(directory)
     cleaned = _guarded(False, lambda: clean_cache(directory))
     if cleaned.directory_removed:
         typer.echo(f"removed {directory}")
@@ -451,6 +545,176 @@ def clean(workspace: WorkspaceOption = None, cache_dir: CacheDirOption = None) -
         typer.echo(f"no cache files in {directory} (nothing removed)")
     else:
         typer.echo(f"no cache at {directory}")
+
+
+def _stop_daemon_for_clean(directory: Path) -> None:
+    """``clean`` stops the cache directory's daemon (its warm state would outlive the
+    cache) and removes the daemon's files with the cache's."""
+    import stat
+
+    from sodabuild.daemon import client
+    from sodabuild.daemon.protocol import INFO_FILE, LOCK_FILE, LOG_FILE
+
+    if not any(os.path.lexists(directory / name) for name in (INFO_FILE, LOCK_FILE)):
+        return
+    outcome = client.stop(directory)
+    if outcome["was_running"]:
+        typer.echo(f"stopped the sodabuild daemon (pid {outcome['pid']})")
+    for name in (LOCK_FILE, LOG_FILE):
+        try:
+            if stat.S_ISREG(os.lstat(directory / name).st_mode):
+                os.unlink(directory / name)
+        except OSError:
+            continue
+
+
+IdleTimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--idle-timeout",
+        help="Stop after this many seconds without a request (default: "
+        "$SODABUILD_DAEMON_IDLE_TIMEOUT, else 10800, three hours).",
+        show_default=False,
+    ),
+]
+
+
+def _daemon_location(workspace: Path | None, cache_dir: Path | None, as_json: bool) -> Any:
+    """The workspace file and cache directory a daemon command is about (config errors
+    are reported as every command reports them)."""
+
+    def run() -> tuple[Path, Path]:
+        from sodabuild.config.find import find_workspace_file
+        from sodabuild.session.fastpath import cache_dir_of
+
+        workspace_file = find_workspace_file(Path.cwd(), workspace)
+        directory = cache_dir_of(workspace_file, cache_dir)
+        if directory is None:  # the TOML does not parse, or its cache_dir is wrong: say why
+            resolved = _load(workspace)
+            directory = Path(str(resolved.root)) / str(resolved.cache_dir)
+        return workspace_file, directory
+
+    return _guarded(as_json, run)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+@daemon_app.command("start")
+def daemon_start(
+    workspace: WorkspaceOption = None,
+    idle_timeout: IdleTimeoutOption = None,
+    cache_dir: CacheDirOption = None,
+) -> None:
+    """Start the workspace's build daemon in the background; `sodabuild build` then asks it."""
+    import math
+
+    from sodabuild.daemon import client
+    from sodabuild.daemon.protocol import DEFAULT_IDLE_TIMEOUT, IDLE_ENV
+
+    if idle_timeout is None:
+        configured = os.environ.get(IDLE_ENV, "")
+        try:
+            idle_timeout = float(configured) if configured else DEFAULT_IDLE_TIMEOUT
+        except ValueError:
+            typer.echo(f"sodabuild: {IDLE_ENV}={configured!r} is not a number of seconds", err=True)
+            raise typer.Exit(EXIT_CONFIG_ERRORS) from None
+    if not (math.isfinite(idle_timeout) and idle_timeout > 0):
+        typer.echo("sodabuild: the idle timeout must be a positive number of seconds", err=True)
+        raise typer.Exit(EXIT_CONFIG_ERRORS)
+    workspace_file, directory = _daemon_location(workspace, cache_dir, False)
+    found = client.status(workspace_file, directory)
+    if found["running"] and found.get("responding") and not found.get("compatible"):
+        stopped = client.stop(directory)
+        typer.echo(
+            f"stopped the daemon of sodabuild {found.get('version')} ({found.get('source')}), "
+            f"pid {stopped['pid']}"
+        )
+    elif found["running"]:
+        _already(workspace_file, found)
+        return
+    override = Path.cwd() / cache_dir if cache_dir is not None else None
+    answer = client.start(workspace_file, override, idle_timeout)
+    if answer.get("already"):
+        _already(workspace_file, client.status(workspace_file, directory))
+        return
+    if not answer.get("ok"):
+        sys.stdout.write(str(answer.get("stdout", "")))
+        sys.stderr.write(str(answer.get("stderr", "")))
+        raise typer.Exit(int(answer.get("code", EXIT_INTERNAL)))
+    typer.echo(
+        f"sodabuild daemon started for {workspace_file} (pid {answer['pid']}), "
+        f"listening on {answer['socket']}"
+    )
+
+
+def _already(workspace_file: Path, found: dict[str, Any]) -> None:
+    where = f", listening on {found['socket']}" if found.get("socket") else ""
+    busy = "" if found.get("responding") else "; busy, not answering yet"
+    typer.echo(
+        f"sodabuild daemon already running for {workspace_file} "
+        f"(pid {found.get('pid', '?')}{busy}){where}"
+    )
+
+
+@daemon_app.command("status")
+def daemon_status(
+    workspace: WorkspaceOption = None, as_json: JsonOption = False, cache_dir: CacheDirOption = None
+) -> None:
+    """Say whether the workspace's daemon runs: pid, uptime, builds served, version."""
+    from sodabuild.daemon import client
+
+    workspace_file, directory = _daemon_location(workspace, cache_dir, as_json)
+    found = client.status(workspace_file, directory)
+    if as_json:
+        _print_json(found)
+        return
+    if not found["running"]:
+        typer.echo(f"no sodabuild daemon running for {workspace_file}")
+        return
+    if not found.get("responding"):
+        typer.echo(
+            f"sodabuild daemon for {workspace_file}: running (pid {found.get('pid', '?')}) but "
+            "not answering (busy with a long build, starting or stopping)"
+        )
+        return
+    other = "" if found["compatible"] else "; not this sodabuild: builds run in-process"
+    watch = found.get("serving") == "watch"
+    timeout = found.get("idle_timeout_s")
+    stops = f"stops after {_duration(timeout)}" if timeout else "stops with the watch"
+    typer.echo(
+        f"sodabuild {'build --watch' if watch else 'daemon'} serving builds for "
+        f"{found['workspace']}"
+    )
+    typer.echo(
+        f"  pid {found['pid']}, up {_duration(found['uptime_s'])}, "
+        f"{found['builds']} build{'s' * (found['builds'] != 1)} served, "
+        f"idle {_duration(found['idle_s'])} ({stops})"
+    )
+    typer.echo(f"  sodabuild {found['version']} ({found['source']}){other}")
+    typer.echo(f"  socket {found['socket']}")
+    typer.echo(f"  log {found['log']}")
+
+
+@daemon_app.command("stop")
+def daemon_stop(workspace: WorkspaceOption = None, cache_dir: CacheDirOption = None) -> None:
+    """Stop the workspace's daemon (after the build it is running, if any)."""
+    from sodabuild.daemon import client
+
+    workspace_file, directory = _daemon_location(workspace, cache_dir, False)
+    outcome = client.stop(directory)
+    if not outcome["was_running"]:
+        typer.echo(f"no sodabuild daemon running for {workspace_file}")
+    elif outcome["forced"]:
+        typer.echo(f"killed the sodabuild daemon (pid {outcome['pid']}): it did not stop in time")
+    else:
+        typer.echo(f"stopped the sodabuild daemon (pid {outcome['pid']})")
 
 
 @config_app.command("show")

@@ -548,11 +548,6 @@ def test_cli_reports_a_fragment_typo_once_with_a_suggestion(typo: Path) -> None:
     assert "[1 error]" in run.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the print sites (launch.print_summary, cli.run_build) do not pass the workspace "
-    "root to engine.summary.render yet; remove this mark when they do",
-)
 def test_cli_shows_the_code_frame(typo: Path) -> None:
     run = run_cli("build", "-w", str(typo), cwd=typo.parent)
     assert FRAME in run.stdout, run.stdout

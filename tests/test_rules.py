@@ -90,6 +90,7 @@ def test_builtin_rule_loads(tmp_path: Path) -> None:
         ("chunks", "chunks", None),
         ("artifact", "artifact.json", None),
         ("manifest", "persisted-queries.json", "apollo"),
+        ("runtime", "runtime", None),
     ]
     assert rule.output("artifact") == Output(kind="artifact", path="artifact.json")
     assert rule.discovery.include == ("**/*.py", "**/*.graphql", "**/*.gql")
@@ -364,7 +365,7 @@ def test_cli_rules_list(rule_workspace: Path) -> None:
     assert "    include: **/*.py, **/*.graphql, **/*.gql  outputs: artifact:out.json" in lines
     assert (
         "    include: **/*.py, **/*.graphql, **/*.gql  outputs: chunks:chunks, "
-        "artifact:artifact.json, manifest:persisted-queries.json"
+        "artifact:artifact.json, manifest:persisted-queries.json, runtime:runtime"
     ) in lines
 
 
@@ -376,7 +377,12 @@ def test_cli_rules_list_json(rule_workspace: Path) -> None:
     assert data["custom"]["file"] == "rules/custom.star"
     assert data["custom"]["outputs"] == [{"kind": "artifact", "path": "out.json", "format": None}]
     assert data["graphql"]["file"] == BUILTIN_FILE
-    assert [o["kind"] for o in data["graphql"]["outputs"]] == ["chunks", "artifact", "manifest"]
+    assert [o["kind"] for o in data["graphql"]["outputs"]] == [
+        "chunks",
+        "artifact",
+        "manifest",
+        "runtime",
+    ]
     loaded = load_rules(rule_workspace, ["rules"])
     assert data == {name: rule.model_dump(mode="json") for name, rule in loaded.rules.items()}
 

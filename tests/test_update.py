@@ -51,6 +51,7 @@ def test_leaf_edit_rewrites_one_chunk_and_reuses_the_rest(
         "artifact.json",
         "chunks/app/orgs/queries.py.json",
         "persisted-queries.json",
+        "runtime/app/orgs/queries.py.json",
     ]
     assert result.counts["chunks_written"] == result.counts["chunks_rebuilt"] == 1
     assert result.counts["chunks_reused"] == chunks - 1
@@ -96,7 +97,8 @@ def test_whitespace_edit_of_a_fragment_stops_at_the_fragment(example_workspace: 
     assert result.mode == "changes"
     # the scan and the fragment itself; its users are keyed by what it produced: unchanged
     assert result.counts["cache_misses"] == 2
-    assert small_app(result).written == []  # type: ignore[attr-defined]
+    # only the run-time index: gql() is looked up by its exact string, whitespace included
+    assert small_app(result).written == ["runtime/app/users/fragments.py.json"]  # type: ignore[attr-defined]
     reasons = session.warm.reasons  # type: ignore[union-attr]
     assert "propagation stopped here" in reasons[f"{USERS_FRAGMENTS}::UserAvatar"]
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from sodabuild.emit.registry import ElementTable
 
 ARTIFACT_VERSION = 1
+RUNTIME_VERSION = 1
 
 
 @by_fields
@@ -37,6 +38,10 @@ class Element:
     fragments: tuple[str, ...]
     variables: tuple[tuple[str, str, str | None], ...]
     hash: str
+    #: Not in the artifact; for the run-time index (``runtime_output``): the key the
+    #: run-time ``gql()`` looks its prebuilt document up by, and its fragments' names.
+    runtime_key: str = ""
+    fragment_names: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -157,6 +162,29 @@ def _manifest(texts: list[bytes]) -> bytes:
     return _splice(shell, "operations", b"[", b"]", texts)
 
 
+def runtime_index(module: str, elements: list[Element]) -> bytes | None:
+    """A module's run-time index: what ``sodabuild.graphql.gql()`` returns for each gql()
+    call of the module, by :func:`sodabuild.graphql.runtime_key` of its arguments (None
+    for a module without gql() calls: marked strings, .graphql files)."""
+    documents = {
+        e.runtime_key: {
+            "document": e.document,
+            "fragments": list(e.fragment_names),
+            "hash": e.hash,
+            "kind": e.kind,
+            "name": e.name,
+            "operation": e.operation,
+            "type_condition": e.type_condition,
+            "variables": [list(v) for v in e.variables],
+        }
+        for e in sorted(elements, key=lambda e: e.id)
+        if e.runtime_key
+    }
+    if not documents:
+        return None
+    return dumps({"documents": documents, "module": module, "version": RUNTIME_VERSION})
+
+
 def chunk_bytes(module: str, texts: list[bytes]) -> bytes:
     """A chunk: the elements of one module (their texts, in id order)."""
     return _splice({"module": module}, "elements", b"{", b"}", texts)
@@ -223,7 +251,7 @@ def chunk_path(chunks_dir: str, module: str) -> str:
 @dataclass
 class Emitted:
     """A project's outputs (out_dir-relative path -> bytes), the per-module files each
-    output owns (``dir/*.suffix``), and how many per-module files were reused or built."""
+    output owns (``dir/*.suffix``), and how many chunk files were reused or built."""
 
     files: dict[str, bytes]
     owned: set[str]
@@ -256,8 +284,13 @@ class Assembler:
         return {e.owned for e in self.emitters if e.owned is not None}
 
     @property
+    def chunk_patterns(self) -> set[str]:
+        """``dir/*.json`` of the rule's chunk outputs (what the chunk counts count)."""
+        return {f"{o.path}/*.json" for o in self.rule.outputs if o.kind == "chunks"}
+
+    @property
     def chunk_count(self) -> int:
-        return len(self.table.modules) if any(e.owned for e in self.emitters) else 0
+        return len(self.table.modules) if self.rule.output("chunks") else 0
 
     def emit(self, schema_hash: str, elements: list[Element]) -> Emitted:
         """All outputs the rule declares, for ``elements`` (any order)."""
@@ -307,10 +340,11 @@ class Assembler:
         self.table.schema_hash = schema_hash
         files: dict[str, bytes] = {}
         reused = built = 0
-        for emitter in self.emitters:
+        for output, emitter in zip(self.rule.outputs, self.emitters, strict=True):
             files.update(emitter.files(self.table, dirty))
-            kept, made = emitter.counts()
-            reused, built = reused + kept, built + made
+            if output.kind == "chunks":  # what the summary's chunk counts count
+                kept, made = emitter.counts()
+                reused, built = reused + kept, built + made
         self.files = files
         return Emitted(files, self.owned, reused, built)
 

@@ -82,14 +82,21 @@ class _WholeFile:
 
 
 class PerModule:
-    """A file per module under the output's directory, rebuilt when the module is dirty."""
+    """A file per module under the output's directory, rebuilt when the module is dirty;
+    ``write`` gets the module and its element ids (sorted), and returns None for a module
+    that needs no file."""
 
-    def __init__(self, output: Output, suffix: str, write: Callable[[str, list[bytes]], bytes]):
+    def __init__(
+        self,
+        output: Output,
+        suffix: str,
+        write: Callable[[ElementTable, str, list[str]], bytes | None],
+    ) -> None:
         self.directory = output.path
         self.suffix = suffix
         self.owned: str | None = f"{output.path}/*{suffix}"
         self.write = write
-        self._files: dict[str, bytes] = {}
+        self._files: dict[str, bytes | None] = {}
         self._counts = (0, 0)
 
     def path(self, module: str) -> str:
@@ -101,10 +108,10 @@ class PerModule:
         for module, keys in table.modules.items():
             if module not in kept:
                 built += 1
-                kept[module] = self.write(module, [table.texts[key] for key in keys])
+                kept[module] = self.write(table, module, keys)
         self._files = kept
         self._counts = (len(kept) - built, built)
-        return {self.path(module): kept[module] for module in table.modules}
+        return {self.path(m): data for m in table.modules if (data := kept[m]) is not None}
 
     def counts(self) -> tuple[int, int]:
         return self._counts
@@ -134,7 +141,15 @@ def _hex(element: Element) -> str:
 def _chunks(output: Output) -> Emitter:
     from sodabuild.emit.outputs import chunk_bytes
 
-    return PerModule(output, ".json", chunk_bytes)
+    return PerModule(output, ".json", lambda t, m, keys: chunk_bytes(m, [t.texts[k] for k in keys]))
+
+
+def _runtime(output: Output) -> Emitter:
+    from sodabuild.emit.outputs import runtime_index
+
+    return PerModule(
+        output, ".json", lambda t, m, keys: runtime_index(m, [t.elements[k] for k in keys])
+    )
 
 
 KINDS: dict[str, Kind] = {
@@ -151,6 +166,12 @@ KINDS: dict[str, Kind] = {
         per_module=True,
         constructor="chunk_output",
         description="one JSON file per source module with elements",
+    ),
+    "runtime": Kind(
+        _runtime,
+        per_module=True,
+        description="one JSON index per module: the prebuilt documents that"
+        " sodabuild.graphql.gql() returns without composing (zero-runtime mode)",
     ),
 }
 

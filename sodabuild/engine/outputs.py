@@ -35,6 +35,8 @@ class Staged:
     files: dict[str, bytes] = field(default_factory=dict)
     #: ``dir/*.suffix`` of the per-module outputs (their stale files are removed).
     owned: set[str] = field(default_factory=set)
+    #: Those of chunk outputs (the summary counts chunks).
+    chunks: set[str] = field(default_factory=set)
     #: Whether any plan emitted anew (else every output stands as written).
     dirty: bool = False
     #: Whether every plan's schema built (a project with a broken schema writes nothing).
@@ -129,6 +131,7 @@ class OutputStage:
         staged.dirty = True
         staged.ok &= plan.schema_ok
         staged.owned |= emitted.owned
+        staged.chunks |= assembler.chunk_patterns
 
     def keep(self, plan: Plan) -> None:
         """A plan none of whose elements changed (the fast path): its outputs stand as
@@ -139,6 +142,7 @@ class OutputStage:
         staged = self.staged.setdefault(plan.project.name, Staged())
         staged.files.update(assembler.files)
         staged.owned |= assembler.owned
+        staged.chunks |= assembler.chunk_patterns
 
     def commit(self) -> None:
         """Write (or, with ``--check``, compare) each project's staged outputs as one
@@ -193,7 +197,7 @@ class OutputStage:
             result.written.extend(report.written)
             result.unchanged.extend(report.unchanged)
             self.chunk_counts["chunks_written"] += sum(
-                1 for rel in report.written if owned_by(rel, staged.owned)
+                1 for rel in report.written if owned_by(rel, staged.chunks)
             )
             result.removed.extend(report.removed)
             result.wrote = True

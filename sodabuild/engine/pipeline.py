@@ -375,10 +375,10 @@ class _Build:
                             file,
                             line,
                             column,
-                            hint=f"known rules: {', '.join(sorted(self.rules.rules)) or 'none'}"
-                            " (see `sodabuild rules list`)",
+                            hint=self.rules.unknown_hint(name),
                         )
-                    ]
+                    ],
+                    root=str(self.root),
                 )
             found.append(rule)
         from sodabuild.emit.registry import output_key
@@ -403,7 +403,8 @@ class _Build:
                         column,
                         hint="give each output of the project's rules its own path",
                     )
-                ]
+                ],
+                root=str(self.root),
             )
         return found
 
@@ -901,7 +902,22 @@ class _Build:
             fragments=tuple(fragments),
             variables=composed.variables,
             hash=composed.hash,
+            runtime_key=self.runtime_key(ref, definition),
+            fragment_names=tuple(piece.name for piece in composed.fragments),
         )
+
+    def runtime_key(self, ref: DefRef, definition: GqlDefinition) -> str:
+        """What the run-time ``gql()`` of this call looks its prebuilt document up by: its
+        evaluated string and the hashes of the fragments passed ("" if not a call)."""
+        from sodabuild.graphql import runtime_key
+        from sodabuild.scan.static import joined
+
+        text = self.documents.text(ref, quiet=True)
+        if definition.kind != "call" or text is None:
+            return ""
+        passed = self._targets.get(ref, ())[: len(definition.args)]
+        hashes = [self._composed[target].hash for target in passed]  # type: ignore[union-attr]
+        return runtime_key(joined(text), hashes)
 
     # -- pruning ----------------------------------------------------------------------------
 

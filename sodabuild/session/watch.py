@@ -177,14 +177,17 @@ def _drain(collector: _Collector) -> list[tuple[str, str, str | None]]:
     return events
 
 
-def _line(summary: dict[str, Any], changes: ChangeSet | None, root: Path) -> str:
+def _line(
+    summary: dict[str, Any], changes: ChangeSet | None, root: Path, what: str | None = None
+) -> str:
     stats = summary["stats"]
     errors = sum(
         1 for p in summary["projects"] for d in p["diagnostics"] if d["severity"] == "error"
     )
     elements = sum(p["elements"] for p in summary["projects"])
     written = sum(p["files_written"] + p["files_removed"] for p in summary["projects"])
-    what = "initial build" if changes is None else _relative(changes, root).describe()
+    if what is None:
+        what = "initial build" if changes is None else _relative(changes, root).describe()
     state = "ok" if summary["ok"] else f"FAILED ({errors} error{'s' * (errors != 1)})"
     return (
         f"[{time.strftime('%H:%M:%S')}] {what}: {state} in {stats['wall_ms']:.0f} ms, "
@@ -209,8 +212,14 @@ def watch_workspace(
     as_json: bool = False,
     stop_after: int | None = None,
     graph_filter: list[str] | None = None,
+    serve: bool = True,
 ) -> int:
-    """Run the watch loop until Ctrl-C (or ``stop_after`` rebuilds, for tests)."""
+    """Run the watch loop until Ctrl-C (or ``stop_after`` rebuilds, for tests).
+
+    With ``serve``, once the first build is done the watch also serves ``sodabuild build``
+    on the cache directory's daemon socket (unless a daemon already does): those builds run
+    between its rebuilds, on its session when they have its selection and filter
+    (``sodabuild/daemon/server.py``, ``WatchServer``)."""
     import warnings
 
     from watchdog.observers import Observer
@@ -276,14 +285,33 @@ def watch_workspace(
         # shell that made SIGINT ignored for background jobs)
         signal.signal(signal.SIGINT, interrupt)
         signal.signal(signal.SIGTERM, interrupt)
+
+    def served(summaries: list[dict[str, Any]]) -> None:
+        """One line (or JSON object) per build a client asked for."""
+        for built in summaries:
+            if as_json:
+                emit(json.dumps(built, sort_keys=True))
+            else:
+                emit(_line(built, None, root, what="sodabuild build (client)"))
+
     rebuilds = 0
+    server: Any = None
     try:
         rebuild(None)
         session.prepare()
+        if serve:
+            server = _serve(session, projects, incremental, cache_dir, graph_filter, collector)
         if not as_json:
             emit(f"watching {root} (Ctrl-C to stop)")
+            if server is not None:
+                emit(f"serving `sodabuild build` on {server.socket_path}")
         while stop_after is None or rebuilds < stop_after:
             events = _drain(collector)
+            if server is not None:
+                served(server.run_pending())  # a client waits: before the watch's rebuild
+                events = [e for e in events if e[0] != "client"]
+                if not events:
+                    continue
             _watch_new_dirs(observer, collector, events)
             changes = _change_set(events)
             if not changes:
@@ -293,6 +321,8 @@ def watch_workspace(
     except KeyboardInterrupt:
         pass
     finally:
+        if server is not None:
+            server.stop()
         try:
             observer.stop()
             observer.join(timeout=5)
@@ -303,3 +333,30 @@ def watch_workspace(
         if not as_json:
             emit("stopped; cache saved")
     return 0
+
+
+def _serve(
+    session: BuilderSession,
+    projects: list[str] | None,
+    incremental: bool,
+    cache_dir: Path | None,
+    graph_filter: list[str] | None,
+    collector: _Collector,
+) -> Any:
+    """The watch's server for ``sodabuild build`` (None when another process serves the
+    cache directory, or it cannot be served)."""
+    from sodabuild.cli import BuildOptions
+    from sodabuild.daemon.server import WatchServer
+
+    options = BuildOptions(
+        projects=projects,
+        incremental=incremental,
+        cache_dir=cache_dir.resolve() if cache_dir is not None else None,
+        graph_filter=graph_filter,
+    )
+    try:
+        return WatchServer.serve_watch(
+            session, options, lambda: collector.events.put(("client", "", None))
+        )
+    except Exception:  # serving is a bonus: the watch goes on without it
+        return None
