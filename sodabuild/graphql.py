@@ -40,7 +40,6 @@ import re
 import sys
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -285,23 +284,40 @@ def _warn(module: str, problem: str) -> None:
     )
 
 
+#: Directory -> the runtime directories below it (``<dir>/<out_dir>/runtime``), memoized:
+#: modules of one project share their ancestors.
+_runtime_dirs: dict[str, list[str]] = {}
+
+
+def _runtime_dirs_of(directory: str) -> list[str]:
+    found = _runtime_dirs.get(directory)
+    if found is None:
+        names = [
+            DEFAULT_OUT_DIR,
+            *filter(None, os.environ.get("SODABUILD_OUT_DIRS", "").split(os.pathsep)),
+        ]
+        candidates = (os.path.join(directory, name, RUNTIME_DIR) for name in names)
+        found = _runtime_dirs[directory] = [c for c in candidates if os.path.isdir(c)]
+    return found
+
+
 def _load_index(module_file: str) -> dict[str, Any] | None:
     """The documents of a module's run-time index: ``<root>/<out_dir>/runtime/<rel>.json``
     for the nearest project root above the module that has one."""
-    path = Path(module_file)
-    out_dirs = [
-        DEFAULT_OUT_DIR,
-        *filter(None, os.environ.get("SODABUILD_OUT_DIRS", "").split(os.pathsep)),
-    ]
-    for root in path.parents:
-        relative = path.relative_to(root).as_posix()
-        for out_dir in out_dirs:
-            candidate = root / out_dir / RUNTIME_DIR / f"{relative}.json"
+    module_file = os.path.abspath(module_file)
+    directory = os.path.dirname(module_file)
+    while True:
+        for runtime in _runtime_dirs_of(directory):
+            relative = os.path.relpath(module_file, directory).replace(os.sep, "/")
             try:
-                data = json.loads(candidate.read_bytes())
+                with open(os.path.join(runtime, relative + ".json"), "rb") as handle:
+                    data = json.loads(handle.read())
             except (OSError, ValueError):
                 continue
             if isinstance(data, dict) and data.get("module") == relative:
                 documents = data.get("documents")
                 return documents if isinstance(documents, dict) else None
-    return None
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent

@@ -31,7 +31,13 @@ def test_generated_app_builds_every_definition(generated: Path) -> None:
     assert kinds == {"operation", "fragment"}
 
 
-def test_generated_runtime_documents_equal_artifact(generated: Path) -> None:
+@pytest.mark.parametrize("mode", ["compose", "prebuilt"])
+def test_generated_runtime_documents_equal_artifact(
+    generated: Path, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Composed at run time and prebuilt (zero-runtime) alike: every definition's document,
+    hash, name, kind, operation, type condition and variables are the artifact's."""
+    monkeypatch.setenv("SODABUILD_RUNTIME", mode)
     artifact = json.loads((generated / "app" / "__generated__" / "artifact.json").read_text())
     src = generated / "app" / "src"
     before = set(sys.modules)
@@ -40,7 +46,21 @@ def test_generated_runtime_documents_equal_artifact(generated: Path) -> None:
         for element in artifact["elements"].values():
             name = element["module"].removeprefix("src/").removesuffix(".py").replace("/", ".")
             module = importlib.import_module(name.removesuffix(".__init__"))
-            assert getattr(module, element["binding"]).document == element["document"]
+            value = getattr(module, element["binding"])
+            assert value.prebuilt == (mode == "prebuilt")
+            assert value.document == element["document"]
+            assert (value.hash, value.name, value.kind) == (
+                element["hash"],
+                element["name"],
+                element["kind"],
+            )
+            assert (value.operation, value.type_condition) == (
+                element["operation"],
+                element["type_condition"],
+            )
+            assert [list(v) for v in value.variables] == [
+                [v["name"], v["type"], v["default"]] for v in element["variables"]
+            ]
     finally:
         sys.path.remove(str(src))
         for name in set(sys.modules) - before:
