@@ -241,6 +241,36 @@ def measure_edit(
     return ScenarioResult(name, summarize(runs), extra={"files_changed": len(make(ws).changes)})
 
 
+def measure_daemon_edit(
+    name: str, ws: Workspace, reps: int, make: Callable[[Workspace], Edit]
+) -> ScenarioResult:
+    """An edit built from the command line while ``sodabuild daemon start`` runs for the
+    workspace: the CLI hands the build to the daemon's live session."""
+    ws.build()
+    daemon = [sys.executable, "-m", "sodabuild", "daemon"]
+    started = subprocess.run(
+        [*daemon, "start", "-w", str(ws.root)], capture_output=True, text=True, timeout=600
+    )
+    if started.returncode != 0:
+        raise BenchError(f"daemon start failed: {started.stdout}{started.stderr}")
+    try:
+        runs = []
+        for _ in range(reps):
+            edit = make(ws)
+            edit.apply()
+            try:
+                measured = ws.build()
+                if stats_of(measured).get("mode") != "changes":
+                    raise BenchError(f"{name}: the daemon did not take the fast path")
+                runs.append(measured)
+            finally:
+                edit.revert()
+            ws.build()
+    finally:
+        subprocess.run([*daemon, "stop", "-w", str(ws.root)], capture_output=True, timeout=120)
+    return ScenarioResult(name, summarize(runs), extra={"files_changed": len(make(ws).changes)})
+
+
 def measure_module_deleted(ws: Workspace, reps: int) -> ScenarioResult:
     runs = []
     for _ in range(reps):
@@ -450,6 +480,12 @@ SCENARIOS: dict[str, Callable[[Workspace, int], ScenarioResult]] = {
     ),
     "five_percent_edit_in_session": lambda ws, reps: measure_session_edit(
         "five_percent_edit_in_session", ws, reps, "five_percent"
+    ),
+    "leaf_edit_via_daemon": lambda ws, reps: measure_daemon_edit(
+        "leaf_edit_via_daemon", ws, reps, leaf_edit
+    ),
+    "five_percent_edit_via_daemon": lambda ws, reps: measure_daemon_edit(
+        "five_percent_edit_via_daemon", ws, reps, five_percent_edit
     ),
     "module_added": lambda ws, reps: measure_edit("module_added", ws, reps, module_added),
     "module_deleted": measure_module_deleted,
