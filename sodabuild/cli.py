@@ -7,6 +7,7 @@ Diagnostics print as ``path:line:col: severity CODE message`` with an indented h
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import sys
@@ -24,34 +25,118 @@ from sodabuild import __version__
 from sodabuild.diagnostics import SodabuildError
 from sodabuild.launch import EXIT_OK, EXIT_SOURCE_ERRORS, print_summary, try_no_op
 
+#: Help is laid out for 80 columns at most (wider terminals get the same text); the
+#: plain formatter obeys ``max_content_width``, the rich one ``help_width()``.
+HELP_WIDTH = 80
+CONTEXT = {"max_content_width": HELP_WIDTH, "help_option_names": ["-h", "--help"]}
+
+
+class _HelpMixin:
+    """Help that reads well: flags show no ``<bool>`` type, and a docstring's paragraphs
+    are re-flowed by the formatter (its own line breaks are not kept)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+def unwrap(text: str | None) -> str | None:
+    """``text`` with the line breaks inside each paragraph removed (a paragraph starting
+    with a line ``\\b``, or one whose lines are indented, keeps its lines)."""
+    if not text:
+        return text
+    import inspect
+
+    paragraphs = []
+    for paragraph in inspect.cleandoc(text).split("\n\n"):
+        lines = paragraph.split("\n")
+        kept = lines[0] == "\b" or any(line.startswith(" ") for line in lines[1:])
+        paragraphs.append(paragraph if kept else " ".join(line.strip() for line in lines))
+    return "\n\n".join(paragraphs)
+
+
+class _Command(_HelpMixin, typer.core.TyperCommand):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = unwrap(self.help)
+
+
+class _Group(_HelpMixin, typer.core.TyperGroup):
+    pass
+
+
 app = typer.Typer(
     name="sodabuild",
     help="Incremental code generation for multi-project Python workspaces (GraphQL first).",
+    epilog="New here? `sodabuild init` in your repository, then `sodabuild build`.\n"
+    "Exit codes: 0 ok, 1 errors in the sources, 2 usage or config errors, 3 a bug.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=False,  # `sodabuild completion SHELL` prints the script instead
     pretty_exceptions_enable=False,
+    context_settings=CONTEXT,
+    cls=_Group,
 )
-config_app = typer.Typer(help="Show the resolved config or its JSON Schema.", no_args_is_help=True)
-rules_app = typer.Typer(help="Inspect the Starlark rules.", no_args_is_help=True)
+config_app = typer.Typer(
+    help="Show the resolved config or its JSON Schema.",
+    no_args_is_help=True,
+    context_settings=CONTEXT,
+    cls=_Group,
+)
+rules_app = typer.Typer(
+    help="Inspect the Starlark rules.", no_args_is_help=True, context_settings=CONTEXT, cls=_Group
+)
 daemon_app = typer.Typer(
-    help="A background process that keeps this workspace's builds warm.", no_args_is_help=True
+    help="A background process that keeps this workspace's builds warm.",
+    no_args_is_help=True,
+    context_settings=CONTEXT,
+    cls=_Group,
 )
-app.add_typer(config_app, name="config")
-app.add_typer(rules_app, name="rules")
+#: Panels of ``sodabuild --help`` (build, init, clean and daemon are in "Commands").
+INSPECT_PANEL, SHELL_PANEL = "Inspect", "Shell"
+app.add_typer(config_app, name="config", rich_help_panel=INSPECT_PANEL)
+app.add_typer(rules_app, name="rules", rich_help_panel=INSPECT_PANEL)
 app.add_typer(daemon_app, name="daemon")
 
+
+def help_width() -> int:
+    """The width help is drawn at: the terminal's (``COLUMNS`` first), at most
+    ``HELP_WIDTH``."""
+    import shutil
+
+    columns = shutil.get_terminal_size((HELP_WIDTH, 24)).columns
+    return min(columns, HELP_WIDTH)
+
+
+def _cap_help_width() -> None:
+    """Rich help at most ``HELP_WIDTH`` columns wide. Typer reads ``TERMINAL_WIDTH`` when
+    it first draws help or an error (importing rich then, not now: a build never pays for
+    it); a width the user set is kept."""
+    if not os.environ.get("TERMINAL_WIDTH"):
+        os.environ["TERMINAL_WIDTH"] = str(help_width())
+
+
 EXIT_CONFIG_ERRORS, EXIT_INTERNAL = 2, 3
+
+#: Panels of ``sodabuild build --help``; options without one are listed first.
+OUTPUT_PANEL, CACHE_PANEL, MODE_PANEL = "Output", "Cache", "Modes"
 
 WorkspaceOption = Annotated[
     Path | None,
     typer.Option(
         "-w",
         "--workspace",
+        metavar="PATH",
         help="Workspace TOML file (or its directory). Default: found walking up from here.",
         show_default=False,
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+JsonOption = Annotated[
+    bool,
+    typer.Option("--json", help="Print one JSON object on stdout.", show_default=False),
+]
 
 T = TypeVar("T")
 
@@ -133,17 +218,25 @@ def _load(workspace: Path | None) -> Any:
     return load_workspace(find_workspace_file(Path.cwd(), workspace))
 
 
-IncrementalOption = Annotated[
+NoIncrementalOption = Annotated[
     bool,
     typer.Option(
-        "--incremental/--no-incremental",
-        help="Reuse the persistent cache (default), or build clean (the cache is rewritten).",
+        "--no-incremental",
+        help="Build clean, ignoring the persistent cache (which is then rewritten).",
+        show_default=False,
+        rich_help_panel=CACHE_PANEL,
     ),
+]
+#: ``--incremental`` (the default) is still accepted; help shows only the option that
+#: changes something.
+IncrementalOption = Annotated[
+    bool, typer.Option("--incremental", hidden=True, help="Reuse the cache (the default).")
 ]
 GraphFilterOption = Annotated[
     list[str] | None,
     typer.Option(
         "--graph-filter",
+        metavar="EXPR",
         help="Build part of the graph: include=GLOB, exclude=GLOB, kind=operation|fragment, "
         "depth=N (comma-separated, repeatable; see the user guide).",
         show_default=False,
@@ -153,57 +246,111 @@ CacheDirOption = Annotated[
     Path | None,
     typer.Option(
         "--incremental-cache-dir",
-        help="Cache directory (default: [workspace] cache_dir, .cache/sodabuild).",
+        metavar="DIR",
+        help="Cache directory (default: \\[workspace] cache_dir, .cache/sodabuild).",
         show_default=False,
+        rich_help_panel=CACHE_PANEL,
     ),
 ]
 
+BUILD_EXAMPLES = """Examples:
+sodabuild build                     every project, incrementally
+sodabuild build -p app --check      CI: exit 1 if app's outputs are stale
+sodabuild build --watch             rebuild on every save until Ctrl-C
+sodabuild build --json > out.json   the summary as one JSON object
+sodabuild build --graph-filter 'include=app/users/**,kind=operation'"""
 
-@app.command()
+
+@app.command(epilog=BUILD_EXAMPLES)
 def build(
     workspace: WorkspaceOption = None,
     project: Annotated[
         list[str] | None,
-        typer.Option("-p", "--project", help="Build only this project (repeatable)."),
+        typer.Option(
+            "-p",
+            "--project",
+            metavar="NAME",
+            help="Build only this project (repeatable).",
+            show_default=False,
+        ),
     ] = None,
-    as_json: JsonOption = False,
+    graph_filter: GraphFilterOption = None,
     check: Annotated[
         bool,
         typer.Option(
-            "--check", help="Build in memory; exit 1 if outputs on disk are stale. Writes nothing."
+            "--check",
+            help="Build in memory; exit 1 if outputs on disk are stale. Writes nothing.",
+            show_default=False,
         ),
     ] = False,
-    incremental: IncrementalOption = True,
-    cache_dir: CacheDirOption = None,
-    graph_filter: GraphFilterOption = None,
-    watch: Annotated[
-        bool,
-        typer.Option("--watch", help="Build, then rebuild on every change until Ctrl-C."),
-    ] = False,
-    show_cache: Annotated[
+    as_json: Annotated[
         bool,
         typer.Option(
-            "--show-cache", help="Print the cache location, entries, size and keys; no build."
+            "--json",
+            help="Print the summary as one JSON object on stdout.",
+            show_default=False,
+            rich_help_panel=OUTPUT_PANEL,
         ),
     ] = False,
-    profile: Annotated[
+    no_progress: Annotated[
         bool,
         typer.Option(
-            "--profile",
-            help="Write the build's timings and counts as a JSON record under .cache/perf/.",
+            "--no-progress",
+            help="No progress line on stderr (shown on a terminal when a build takes over "
+            "a second; SODABUILD_PROGRESS=0 or TERM=dumb also turn it off).",
+            show_default=False,
+            rich_help_panel=OUTPUT_PANEL,
         ),
     ] = False,
     write_delta: Annotated[
         Path | None,
         typer.Option(
             "--write-delta",
+            metavar="PATH",
             help="Write the elements added, changed and removed since the last build here.",
             show_default=False,
+            rich_help_panel=OUTPUT_PANEL,
         ),
     ] = None,
+    profile: Annotated[
+        bool,
+        typer.Option(
+            "--profile",
+            help="Write the build's timings and counts as a JSON record under .cache/perf/.",
+            show_default=False,
+            rich_help_panel=OUTPUT_PANEL,
+        ),
+    ] = False,
+    no_incremental: NoIncrementalOption = False,
+    incremental: IncrementalOption = True,
+    cache_dir: CacheDirOption = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Build, then rebuild on every change until Ctrl-C (one line per rebuild).",
+            show_default=False,
+            rich_help_panel=MODE_PANEL,
+        ),
+    ] = False,
+    show_cache: Annotated[
+        bool,
+        typer.Option(
+            "--show-cache",
+            help="Print the cache location, entries, size and keys as JSON; no build.",
+            show_default=False,
+            rich_help_panel=MODE_PANEL,
+        ),
+    ] = False,
 ) -> None:
-    """Build the workspace's projects: discover, scan, resolve, compose, validate, emit, write."""
+    """Build the workspace's projects: discover, scan, resolve, compose, validate, emit, write.
+
+    Only what changed since the last build is redone; the outputs are those of a clean
+    build, byte for byte. A summary line per project goes to stdout, diagnostics with
+    their source lines to stderr.
+    """
     started = time.perf_counter()
+    incremental = not no_incremental
     if watch:
         from sodabuild.session.watch import watch_workspace
 
@@ -230,8 +377,16 @@ def build(
         show_cache=show_cache,
         profile=profile,
         write_delta=write_delta,
+        progress=not (as_json or no_progress or show_cache) and progress_wanted(),
     )
     raise typer.Exit(run_build(options, started))
+
+
+def progress_wanted() -> bool:
+    """Whether this process's build draws a progress line on stderr."""
+    from sodabuild.render.progress import wanted
+
+    return wanted(sys.stderr)
 
 
 @dataclass
@@ -255,6 +410,9 @@ class BuildOptions:
     #: Colour the human output (None: when this process's stdout is a terminal; a daemon
     #: passes its client's answer).
     color: bool | None = None
+    #: Draw a progress line on this process's stderr during a long build (never in a
+    #: daemon: its stderr is a log).
+    progress: bool = False
 
     def session_key(self) -> tuple[Any, ...]:
         """What makes two builds' sessions interchangeable (the workspace aside)."""
@@ -350,7 +508,8 @@ def run_build(options: BuildOptions, started: float, host: SessionHost | None = 
 
     def run() -> Any:
         with host.locked(session, waiting):
-            result = session.update(check=check)
+            with _progress(options.progress):
+                result = session.update(check=check)
             notes = session.cache.notes if session.cache else []
             summary = build_summary(result, check, time.perf_counter() - started, notes)
             host.done(session, summary)
@@ -365,6 +524,19 @@ def run_build(options: BuildOptions, started: float, host: SessionHost | None = 
             typer.echo(f"profile: {record}")
     print_summary(summary, as_json, root, options.color)
     return EXIT_OK if result.ok else EXIT_SOURCE_ERRORS
+
+
+def _progress(show: bool) -> AbstractContextManager[Any]:
+    """The progress line around a build (erased when it ends), or nothing."""
+    from contextlib import nullcontext
+
+    if not show:
+        return nullcontext()
+    from sodabuild.render.progress import TerminalProgress, forced, showing
+
+    if forced():  # tests and logs: every report, from the first
+        return showing(TerminalProgress(sys.stderr, delay=0.0, interval=0.0))
+    return showing(TerminalProgress(sys.stderr))
 
 
 def _workspace_root(workspace: Path | None, cwd: Path) -> Path:
@@ -415,20 +587,103 @@ def _write_delta(
     atomic_write(target.resolve(), dumps(data))
 
 
-@app.command()
+INIT_EXAMPLES = """Examples:
+sodabuild init --dry-run    print the file and what the first build finds
+sodabuild init              write ./sodabuild.toml, then: sodabuild build
+sodabuild init path/to/repo"""
+
+
+@app.command(epilog=INIT_EXAMPLES)
+def init(
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DIR", help="The repository's root (default: here).", show_default=False
+        ),
+    ] = Path("."),
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the file instead of writing it (the first build still runs).",
+            show_default=False,
+        ),
+    ] = False,
+) -> None:
+    """Write a sodabuild.toml for an existing repository and show what the first build finds.
+
+    Finds the GraphQL schemas (.graphql, .gql and .graphqls files with type definitions;
+    introspection JSON is not read) and the documents: gql() calls, whether gql comes
+    from sodabuild.graphql or the gql library, strings marked `# language=GraphQL`, and
+    .graphql files with operations. It writes one project per directory holding a schema
+    and the code that uses it, then runs the first build in memory (nothing written) and
+    prints what it finds. An existing sodabuild.toml is never overwritten (exit 2).
+    """
+    from sodabuild.init.run import (
+        SHOWN_DIAGNOSTICS,
+        init_workspace,
+        report_first_build,
+        report_found,
+    )
+    from sodabuild.render.color import color_enabled
+    from sodabuild.render.frame import Sources
+
+    result = _guarded(False, lambda: init_workspace(directory, dry_run=dry_run))
+    report_found(result, typer.echo, dry_run)
+    if dry_run:
+        typer.echo(f"--- {result.path.name}")
+        typer.echo(result.text, nl=False)
+        typer.echo("---")
+    sys.stdout.flush()
+    color = color_enabled(sys.stderr)
+    sources = Sources(result.survey.root)
+    for diagnostic in result.diagnostics[:SHOWN_DIAGNOSTICS]:
+        typer.echo(diagnostic.render(color=color, sources=sources), err=True)
+    sys.stderr.flush()
+    report_first_build(result, typer.echo, dry_run)
+    if result.config_error:
+        raise typer.Exit(EXIT_CONFIG_ERRORS)
+
+
+@app.command(rich_help_panel=INSPECT_PANEL)
 def graph(
     workspace: WorkspaceOption = None,
     project: Annotated[
         list[str] | None,
-        typer.Option("-p", "--project", help="Only this project's build (repeatable)."),
+        typer.Option(
+            "-p",
+            "--project",
+            metavar="NAME",
+            help="Only this project's build (repeatable).",
+            show_default=False,
+        ),
     ] = None,
     level: Annotated[
-        str, typer.Option("--level", help="module (imports) or definition (fragments passed).")
+        str,
+        typer.Option(
+            "--level",
+            metavar="module|definition",
+            help="module: the imports; definition: the fragments passed (default: module).",
+            show_default=False,
+        ),
     ] = "module",
-    fmt: Annotated[str, typer.Option("--format", help="dot or mermaid.")] = "dot",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            metavar="dot|mermaid",
+            help="Graphviz DOT or Mermaid (default: dot).",
+            show_default=False,
+        ),
+    ] = "dot",
     pattern: Annotated[
         str | None,
-        typer.Option("--filter", help="Glob over node names: only edges touching a match."),
+        typer.Option(
+            "--filter",
+            metavar="GLOB",
+            help="Glob over node names: only edges touching a match.",
+            show_default=False,
+        ),
     ] = None,
     graph_filter: GraphFilterOption = None,
 ) -> None:
@@ -474,10 +729,15 @@ def graph(
     sys.stdout.write(text)
 
 
-@app.command()
+@app.command(rich_help_panel=INSPECT_PANEL)
 def explain(
     target: Annotated[
-        str, typer.Argument(help="A canonical id (app/x.py::Name), a module path, or a name.")
+        str,
+        typer.Argument(
+            metavar="TARGET",
+            help="A canonical id (app/x.py::Name), a module path, or a name.",
+            show_default=False,
+        ),
     ],
     workspace: WorkspaceOption = None,
 ) -> None:
@@ -572,6 +832,7 @@ IdleTimeoutOption = Annotated[
     float | None,
     typer.Option(
         "--idle-timeout",
+        metavar="SECONDS",
         help="Stop after this many seconds without a request (default: "
         "$SODABUILD_DAEMON_IDLE_TIMEOUT, else 10800, three hours).",
         show_default=False,
@@ -772,6 +1033,40 @@ def rules_list(workspace: WorkspaceOption = None, as_json: JsonOption = False) -
         typer.echo(f"    include: {', '.join(rule.discovery.include)}  outputs: {outputs}")
 
 
+class Shell(enum.StrEnum):
+    """Shells ``sodabuild completion`` writes a script for (typer's completion scripts)."""
+
+    BASH = "bash"
+    ZSH = "zsh"
+    FISH = "fish"
+    POWERSHELL = "powershell"
+
+
+#: The variable the scripts set when they ask ``sodabuild`` for completions.
+COMPLETE_VAR = "_SODABUILD_COMPLETE"
+
+
+@app.command(
+    rich_help_panel=SHELL_PANEL,
+    epilog="Write the script where your shell looks for completions, once:\n"
+    "bash  ~/.local/share/bash-completion/completions/sodabuild\n"
+    '      (or add  eval "$(sodabuild completion bash)"  to ~/.bashrc)\n'
+    "zsh   _sodabuild in a directory of $fpath, e.g. ~/.zfunc/_sodabuild\n"
+    "fish  ~/.config/fish/completions/sodabuild.fish\n"
+    "e.g.  sodabuild completion fish > ~/.config/fish/completions/sodabuild.fish",
+)
+def completion(
+    shell: Annotated[Shell, typer.Argument(help="The shell to complete in.", show_default=False)],
+) -> None:
+    """Print the script that completes sodabuild's commands and options in a shell."""
+    from typer._completion_shared import get_completion_script
+
+    script = get_completion_script(
+        prog_name="sodabuild", complete_var=COMPLETE_VAR, shell=shell.value
+    )
+    typer.echo(script)
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"sodabuild {__version__}")
@@ -781,17 +1076,38 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Show the version and exit.",
+            show_default=False,
+        ),
     ] = False,
 ) -> None:
-    """sodabuild: incremental code generation for multi-project Python workspaces."""
+    """Incremental code generation for multi-project Python workspaces (GraphQL first)."""
+
+
+for _typer_app in (app, config_app, rules_app, daemon_app):
+    for _info in _typer_app.registered_commands:
+        if _info.cls is typer.core.TyperCommand:
+            _info.cls = _Command
+# `sodabuild --help` lists what a newcomer runs first, first
+app.registered_commands.sort(key=lambda info: info.callback is not init)
 
 
 def main() -> None:
     """Run the CLI, then exit at once: every output and the cache are written and closed by
     then, and tearing down a large build's heap object by object takes seconds."""
+    _cap_help_width()
+    if os.environ.get(COMPLETE_VAR):  # a completion script asks: typer's completion classes
+        from typer._completion_classes import completion_init
+
+        completion_init()
     try:
-        app()
+        # the program's name, also under `python -m sodabuild` (usage lines, completion)
+        app(prog_name="sodabuild", complete_var=COMPLETE_VAR)
         code: int = 0
     except SystemExit as exc:
         if isinstance(exc.code, int) or exc.code is None:

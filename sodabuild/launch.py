@@ -43,7 +43,7 @@ _VALUED = {
     "--incremental-cache-dir": "cache_dir",
     "--graph-filter": "graph_filter",
 }
-_FLAGS = {"--json": "as_json", "--check": "check", "--incremental": None}
+_FLAGS = {"--json": "as_json", "--check": "check", "--incremental": None, "--no-progress": None}
 
 
 def parse_build(argv: list[str]) -> BuildArgs | None:

@@ -194,3 +194,52 @@ def test_workspace_found_by_walking_up(example_workspace: Path) -> None:
     run = run_cli("build", "--json", cwd=example_workspace / "fixtures" / "small-app" / "app")
     assert run.code == 0, run.stderr
     assert run.json()["workspace"] == "example"
+
+
+def test_cache_counts_per_project_add_up_to_the_totals(example_workspace: Path) -> None:
+    """``projects[i].cache`` besides ``stats.counts``: cold, after an edit, and a no-op."""
+
+    def counts(summary: dict[str, Any]) -> tuple[dict[str, dict[str, int]], list[int]]:
+        per_project = {p["name"]: p["cache"] for p in summary["projects"]}
+        totals = summary["stats"]["counts"]
+        for key in ("hits", "misses", "skips"):
+            assert sum(c[key] for c in per_project.values()) == totals[f"cache_{key}"], key
+        return per_project, [totals["cache_hits"], totals["cache_misses"]]
+
+    ws = example_workspace
+    cold, _ = counts(run_cli("build", "-w", str(ws), "--json").json())
+    assert all(c["hits"] == 0 and c["misses"] > 0 for c in cold.values())
+    library = ws / "fixtures" / "shared-lib" / "shared" / "graphql" / "user.py"
+    library.write_text(library.read_text() + "# edited\n")
+    edited, _ = counts(run_cli("build", "-w", str(ws), "--json").json())
+    assert edited["shared-lib"]["misses"] == 1  # the edited file's scan
+    assert edited["small-app"]["misses"] == edited["gql-app"]["misses"] == 0
+    repeat = run_cli("build", "-w", str(ws), "--json").json()
+    assert repeat["cache"]["no_op"] is True
+    no_op, _ = counts(repeat)
+    for project in repeat["projects"]:
+        name = project["name"]
+        reused = edited[name]["hits"] + edited[name]["misses"]
+        assert no_op[name] == {"hits": reused, "misses": 0, "skips": project["modules"]}
+
+
+def test_no_documents_hint_says_where_and_what_was_searched(tmp_path: Path) -> None:
+    (tmp_path / "app" / "pkg").mkdir(parents=True)
+    (tmp_path / "sodabuild.toml").write_text(
+        '[workspace]\nname = "w"\n\n[plugins.graphql]\ngql_modules = ["myco.gql"]\n\n'
+        '[[projects]]\nname = "app"\nroot = "app"\nschema = "schema.graphql"\n'
+        'exclude = ["pkg/legacy/**"]\n'
+    )
+    (tmp_path / "app" / "schema.graphql").write_text("type Query { a: Int }\n")
+    (tmp_path / "app" / "pkg" / "a.py").write_text("QUERY = 'query { a }'  # a plain string\n")
+    (tmp_path / "app" / "pkg" / "b.py").write_text("from gql import Client  # gql, no call\n")
+    run = run_cli("build", "--json", cwd=tmp_path)
+    assert run.code == 0, run.stderr
+    (diagnostic,) = run.json()["projects"][0]["diagnostics"]
+    assert diagnostic["code"] == "GQL_NO_DOCUMENTS"
+    hint = diagnostic["hint"]
+    assert hint.startswith("searched app for **/*.py, **/*.graphql, **/*.gql (the rule's")
+    assert "minus pkg/legacy/**" in hint
+    assert "contains 'gql' or `language=GraphQL` (1 of 2 did)" in hint
+    assert "imported from myco.gql ([plugins.graphql] gql_modules)" in hint
+    assert ".gql, .graphql files count when they hold an operation or a fragment" in hint

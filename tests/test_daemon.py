@@ -128,6 +128,8 @@ def summary(run_: CliRun, *, keep_work: bool = False) -> dict[str, Any]:
     data = run_.json()
     stats = data.pop("stats")
     kept = {k: v for k, v in stats.items() if k not in MEASURED + (() if keep_work else WORK)}
+    if not keep_work:  # each project's cache counts measure the work too
+        data["projects"] = [{k: v for k, v in p.items() if k != "cache"} for p in data["projects"]]
     return {**data, "stats": kept}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,10 +24,18 @@ from sodabuild.emit.outputs import Element
 from sodabuild.engine.documents import DocumentStage, text_signature
 from sodabuild.engine.outputs import OutputStage
 from sodabuild.engine.sources import SourceStore
-from sodabuild.engine.state import STATE_VERSION, ComposedEntry, SessionMemory, WarmState, digest
+from sodabuild.engine.state import (
+    STATE_VERSION,
+    CacheCounts,
+    ComposedEntry,
+    SessionMemory,
+    WarmState,
+    digest,
+)
 from sodabuild.engine.validation import ValidationStage
 from sodabuild.graph import DefinitionGraph, ModuleGraph
 from sodabuild.memory import gc_frozen, gc_paused
+from sodabuild.render.progress import Progress, active
 from sodabuild.resolve import DefRef, ModRef, ModuleResolver, NameResolver, Unresolved
 from sodabuild.resolve.modules import ConstRef, Target
 from sodabuild.rules.load import RuleSet
@@ -64,6 +72,10 @@ class ProjectResult:
     wrote: bool = False
     #: The graph filter in force (``--graph-filter`` over the rule's default); "" = all.
     graph_filter: str = ""
+    #: Cache lookups this project's build made: {"hits", "misses", "skips"} (a result two
+    #: projects use counts for the first that looked it up); None when they cannot be told
+    #: apart (a live session applied an edit to several projects at once).
+    cache: dict[str, int] | None = None
 
     @property
     def ok(self) -> bool:
@@ -132,6 +144,28 @@ class Plan:
 
     def __post_init__(self) -> None:
         self.refs = [ref for refs in self.by_file.values() for ref in refs]
+
+
+#: How often (in definitions or files) a long loop reports progress.
+PROGRESS_STRIDE = 256
+
+
+class _Tally:
+    """The cache lookups made inside a ``with`` block, added to a project's counts."""
+
+    __slots__ = ("before", "cache", "into")
+
+    def __init__(self, cache: CacheCounts, into: list[int]) -> None:
+        self.cache, self.into, self.before = cache, into, (0, 0, 0)
+
+    def __enter__(self) -> None:
+        self.before = (self.cache.hits, self.cache.misses, self.cache.skips)
+
+    def __exit__(self, *exc: object) -> None:
+        hits, misses, skips = self.before
+        self.into[0] += self.cache.hits - hits
+        self.into[1] += self.cache.misses - misses
+        self.into[2] += self.cache.skips - skips
 
 
 class _Timer:
@@ -209,6 +243,11 @@ class _Build:
             max_bytes=workspace.max_file_bytes,
         )
         self.cache = self.store.cache
+        #: Where a long build says how far it is (a no-op unless the CLI shows a line).
+        self.progress: Progress = active()
+        #: Cache lookups per project [hits, misses, skips], and the counter they read.
+        self.project_cache: dict[str, list[int]] = {}
+        self._tallied: CacheCounts | None = None
         self.dir_stamps: dict[str, DirStamp] = {}
         self._keys: dict[DefRef, str] = {}
         self._outcome: dict[DefRef, str] = {}
@@ -434,10 +473,13 @@ class _Build:
     def entries(self, files: list[str], rule: Rule) -> dict[str, list[DefRef]]:
         """The definitions of the files that pass the rule's pre-filter, by file."""
         by_file: dict[str, list[DefRef]] = {}
-        for path in files:
+        total = len(files)
+        for done, path in enumerate(files, 1):
             refs = self.file_entries(path, rule)
             if refs is not None:
                 by_file[path] = refs
+            if not done % PROGRESS_STRIDE:
+                self.progress.update(f"scan {self.current}", done, total, "files")
         return by_file
 
     def file_entries(self, path: str, rule: Rule) -> list[DefRef] | None:
@@ -970,40 +1012,63 @@ class _Build:
 
     # -- the whole build --------------------------------------------------------------------
 
+    def tally(self, project: str) -> _Tally:
+        """Count the cache lookups of a ``with`` block for ``project``."""
+        return _Tally(self.cache, self.project_cache.setdefault(project, [0, 0, 0]))
+
     def run(self) -> BuildResult:
+        progress = self.progress
+        self._tallied = self.cache
         with gc_paused():
-            for project in self.selected:
+            for index, project in enumerate(self.selected):
                 self.current = project.name
-                for rule in self.rule_objects(project):
-                    with self.timer.phase("discover"):
-                        files = self.discover(project, rule)
-                    with self.timer.phase("scan"):
-                        by_file = self.entries(files, rule)
-                    with self.timer.phase("resolve"):
-                        self.link_modules(files)
-                    self.plans.append(Plan(project, rule, files, by_file))
+                with self.tally(project.name):
+                    for rule in self.rule_objects(project):
+                        progress.update(
+                            f"discover {project.name}", index, len(self.selected), "projects"
+                        )
+                        with self.timer.phase("discover"):
+                            files = self.discover(project, rule)
+                        progress.update(f"scan {project.name}", 0, len(files), "files")
+                        with self.timer.phase("scan"):
+                            by_file = self.entries(files, rule)
+                        with self.timer.phase("resolve"):
+                            self.link_modules(files)
+                        self.plans.append(Plan(project, rule, files, by_file))
             self.no_documents()
             with self.timer.phase("resolve"):
                 for plan in self.plans:
                     self.current = plan.project.name
-                    self.prune(plan)
+                    with self.tally(plan.project.name):
+                        self.prune(plan)
             resolve_before = self.timer.timings["resolve"]
+            done, total = 0, sum(len(plan.refs) for plan in self.plans)
+            progress.update("compose", done, total, "definitions")
             for plan in self.plans:
                 self.current = plan.project.name
-                with self.timer.phase("compose"):
+                with self.timer.phase("compose"), self.tally(plan.project.name):
                     for ref in plan.refs:
                         self.composed(ref)
+                        done += 1
+                        if not done % PROGRESS_STRIDE:
+                            progress.update("compose", done, total, "definitions")
             # argument resolution runs inside composition; count it once, under resolve
             self.timer.timings["compose"] -= self.timer.timings["resolve"] - resolve_before
         with gc_frozen():
+            done = 0
             for plan in self.plans:
                 self.current = plan.project.name
                 self.results[plan.project.name].modules += len(plan.files)
-                self.duplicates(plan.project, plan.refs)
-                with self.timer.phase("validate"):
-                    self.validation.check_schema(plan, plan.refs)
-                self.build_elements(plan, plan.refs)
+                progress.update(f"validate {plan.project.name}", done, total, "definitions")
+                with self.tally(plan.project.name):
+                    self.duplicates(plan.project, plan.refs)
+                    with self.timer.phase("validate"):
+                        self.validation.check_schema(plan, plan.refs)
+                    self.build_elements(plan, plan.refs)
+                done += len(plan.refs)
+                progress.update("emit", done, total, "definitions")
                 self.outputs.emit(plan)
+            progress.update("write", len(self.selected), len(self.selected), "projects")
             self.outputs.commit()
             validation = self.validation
             validation.validated_ok = {key for key, ok in validation.validated.items() if ok}
@@ -1027,12 +1092,36 @@ class _Build:
                     file,
                     line,
                     column,
-                    hint="check the project's include globs and [plugins.graphql] gql_modules; "
-                    "mark plain strings with `# language=GraphQL`",
+                    hint=self.searched(project, plans),
                     severity=Severity.WARNING,
                 ),
                 project=project.name,
             )
+
+    def searched(self, project: ResolvedProject, plans: list[Plan]) -> str:
+        """What the scanners looked for, and where (the hint of GQL_NO_DOCUMENTS)."""
+
+        def listed(values: Iterable[str]) -> str:
+            return ", ".join(dict.fromkeys(values)) or "nothing"
+
+        rules = [plan.rule for plan in plans]
+        own = project.include is not None
+        include = project.include if own else [g for r in rules for g in r.discovery.include]
+        minus = f", minus {listed(project.exclude)}" if project.exclude else ""
+        where = "the workspace root" if project.root == "." else project.root
+        python = {p for plan in plans for p in plan.files if self._scanner_for(p) == "python"}
+        passed = sum(1 for plan in plans for p in plan.by_file if p in python)
+        markers = " or ".join(dict.fromkeys(repr(r.discovery.prefilter) for r in rules))
+        suffixes = listed(s for s, scanner in project.extensions.items() if scanner == "graphql")
+        modules = listed(project.graphql_options().gql_modules)
+        return (
+            f"searched {where} for {listed(include or ())} ({'the project' if own else 'the rule'}"
+            f"'s include globs{minus}); a Python file is parsed only if it contains {markers} "
+            f"or `language=GraphQL` ({passed} of {len(python)} did), and then gql() counts when "
+            f"imported from {modules} ([plugins.graphql] gql_modules) and a string when marked "
+            f"`# language=GraphQL`; {suffixes} files count when they hold an operation or a "
+            "fragment"
+        )
 
     def build_elements(self, plan: Plan, refs: list[DefRef]) -> None:
         """Validate ``refs`` and (re)make their elements; a failure drops its element."""
@@ -1076,8 +1165,16 @@ class _Build:
         }
 
     def finish(self, state: WarmState | None = None) -> BuildResult:
+        tallied = self._tallied is self.cache  # else a change set was applied: no tally
         for result in self.results.values():
             plans = [plan for plan in self.plans if plan.project.name == result.name]
+            if tallied or len(self.results) == 1:
+                hits, misses, skips = (
+                    self.project_cache.get(result.name, [0, 0, 0])
+                    if tallied
+                    else (self.cache.hits, self.cache.misses, self.cache.skips)
+                )
+                result.cache = {"hits": hits, "misses": misses, "skips": skips}
             result.elements = sum(len(plan.elements) for plan in plans)
             result.documents = sum(len(plan.refs) for plan in plans)
             result.dynamic_definitions = sum(

@@ -54,6 +54,7 @@ def build_summary(
                 "files_removed": len(p.removed),
                 "stale": p.stale,
                 "diagnostics": [d.to_json() for d in p.diagnostics],
+                "cache": p.cache,
             }
             for p in result.projects
         ],
@@ -82,6 +83,15 @@ def reused_counts(counts: dict[str, Any]) -> dict[str, Any]:
     return repeat
 
 
+def reused_project_cache(project: dict[str, Any]) -> dict[str, int] | None:
+    """A project's cache counts as a repeat of its build sees them: every lookup a hit,
+    every discovered file unread (None stays None: the counts were not told apart)."""
+    cache = project.get("cache")
+    if cache is None:
+        return None
+    return {"hits": cache["hits"] + cache["misses"], "misses": 0, "skips": project["modules"]}
+
+
 def no_op_summary(previous: dict[str, Any], elapsed: float, check: bool) -> dict[str, Any]:
     """A repeat of ``previous`` when nothing changed: every result reused, nothing written."""
     counts = reused_counts(previous["stats"]["counts"])
@@ -96,6 +106,7 @@ def no_op_summary(previous: dict[str, Any], elapsed: float, check: bool) -> dict
                 "files_unchanged": unchanged,
                 "files_removed": 0,
                 "stale": [],
+                "cache": reused_project_cache(project),
             }
         )
     return {
