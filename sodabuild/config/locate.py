@@ -8,6 +8,11 @@ records where each key path is first written. Good enough for the way people wri
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sodabuild.config.model import ResolvedProject, ResolvedWorkspace
 
 _HEADER = re.compile(r"^\s*(\[\[|\[)\s*(.+?)\s*(\]\]|\])\s*(#.*)?$")
 _KEY = re.compile(
@@ -70,3 +75,23 @@ def locate(text: str, path: Path_) -> tuple[int, int] | None:
         if found is not None:
             return found
     return None
+
+
+def config_location(
+    workspace: ResolvedWorkspace, project: ResolvedProject, key: str
+) -> tuple[str, int | None, int | None]:
+    """Where ``key`` of a project is written (project file first, then inline)."""
+    root = Path(workspace.root)
+    index = [p.name for p in workspace.projects].index(project.name)
+    for file in reversed(project.config_files):
+        try:
+            text = (root / file).read_text(encoding="utf-8")
+        except OSError:
+            continue
+        path: tuple[str | int, ...] = (
+            ("projects", index, key) if file == workspace.file else ("project", key)
+        )
+        found = locate(text, path)
+        if found is not None:
+            return file, found[0], found[1]
+    return project.config_files[-1], None, None

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sodabuild.config.locate import locate
+from sodabuild.config.locate import config_location
 from sodabuild.config.model import ResolvedProject, ResolvedWorkspace
 from sodabuild.diagnostics import Diagnostic, Severity, SodabuildError
-from sodabuild.discover import Matcher, discover_files
 from sodabuild.emit.outputs import Element
-from sodabuild.engine.documents import DocumentStage, text_signature
+from sodabuild.engine.composition import CompositionStage
+from sodabuild.engine.discovery import PROGRESS_STRIDE, DiscoveryStage
+from sodabuild.engine.documents import DocumentStage
 from sodabuild.engine.outputs import OutputStage
 from sodabuild.engine.sources import SourceStore
 from sodabuild.engine.state import (
@@ -30,22 +31,18 @@ from sodabuild.engine.state import (
     ComposedEntry,
     SessionMemory,
     WarmState,
-    digest,
 )
 from sodabuild.engine.validation import ValidationStage
 from sodabuild.graph import DefinitionGraph, ModuleGraph
 from sodabuild.memory import gc_frozen, gc_paused
 from sodabuild.render.progress import Progress, active
-from sodabuild.resolve import DefRef, ModRef, ModuleResolver, NameResolver, Unresolved
-from sodabuild.resolve.modules import ConstRef, Target
+from sodabuild.resolve import DefRef, ModuleResolver, NameResolver
 from sodabuild.rules.load import RuleSet
 from sodabuild.rules.model import PruningFilter, Rule
 from sodabuild.scan import GqlDefinition, ModuleScan
-from sodabuild.scan.registry import SCANNERS
-from sodabuild.session.fingerprint import DirStamp
 
 if TYPE_CHECKING:
-    from sodabuild.compose.document import Composed, Parsed, Problem
+    from sodabuild.compose.document import Composed
     from sodabuild.validate.documents import HostMap
 
 PHASES = ("discover", "scan", "resolve", "compose", "validate", "emit", "write")
@@ -146,8 +143,6 @@ class Plan:
         self.refs = [ref for refs in self.by_file.values() for ref in refs]
 
 
-#: How often (in definitions or files) a long loop reports progress.
-PROGRESS_STRIDE = 256
 
 
 class _Tally:
@@ -191,26 +186,6 @@ class _Phase:
         self.timings[self.name] += time.perf_counter() - self.start
 
 
-def config_location(
-    workspace: ResolvedWorkspace, project: ResolvedProject, key: str
-) -> tuple[str, int | None, int | None]:
-    """Where ``key`` of a project is written (project file first, then inline)."""
-    root = Path(workspace.root)
-    index = [p.name for p in workspace.projects].index(project.name)
-    for file in reversed(project.config_files):
-        try:
-            text = (root / file).read_text(encoding="utf-8")
-        except OSError:
-            continue
-        path: tuple[str | int, ...] = (
-            ("projects", index, key) if file == workspace.file else ("project", key)
-        )
-        found = locate(text, path)
-        if found is not None:
-            return file, found[0], found[1]
-    return project.config_files[-1], None, None
-
-
 class _Build:
     def __init__(
         self,
@@ -248,13 +223,6 @@ class _Build:
         #: Cache lookups per project [hits, misses, skips], and the counter they read.
         self.project_cache: dict[str, list[int]] = {}
         self._tallied: CacheCounts | None = None
-        self.dir_stamps: dict[str, DirStamp] = {}
-        self._keys: dict[DefRef, str] = {}
-        self._outcome: dict[DefRef, str] = {}
-        self._sources: dict[DefRef, tuple[str, tuple[tuple[str, str], ...]]] = {}
-        self.reasons: dict[str, str] = {}
-        self._targets: dict[DefRef, tuple[DefRef, ...]] = {}
-        self._warnings: dict[DefRef, tuple[Diagnostic, ...]] = {}
         self.started_ns = time.time_ns()
         self.resolvers = {p.name: self._resolver(p) for p in workspace.projects}
         self.names = NameResolver(self._scan_reporting, self._resolver_for)
@@ -264,19 +232,47 @@ class _Build:
         self.current: str = selected[0].name if selected else ""
         self._seen: set[tuple[str, str | None, int | None, int | None, str]] = set()
         self._requester: dict[str, str] = {}
-        self._parsed: dict[DefRef, Parsed | None] = {}
-        self._composed: dict[DefRef, Composed | None] = {}
-        self._in_progress: list[DefRef] = []
         self._host: HostMap | None = None
         #: What a live session keeps between builds: built schemas, output assemblers.
         self.memory = memory if memory is not None else SessionMemory()
         self.plans: list[Plan] = []
-        #: The files each definition's fragment-argument resolution read (what re-resolves it).
-        self.resolution_deps: dict[DefRef, frozenset[str]] = {}
-        #: The reverse: file -> definitions whose resolution read it.
-        self.read_by: dict[str, set[DefRef]] = {}
-        #: Compositions holding ASTs, stripped when the build is kept (``retain``).
-        self._with_ast: set[DefRef] = set()
+        #: Static text of each definition, and fragments found by name.
+        self.documents = DocumentStage(
+            self.store.scan,
+            self.names,
+            self.definition,
+            self.project_of,
+            self.project_refs,
+            self.report,
+        )
+        #: Discover and scan: files, definitions, imports.
+        self.discovery = DiscoveryStage(
+            workspace=workspace,
+            rules=rules,
+            store=self.store,
+            module_graph=self.module_graph,
+            resolver_for=self._resolver_for,
+            scanner_for=self._scanner_for,
+            scan_diagnostics=self.scan_diagnostics,
+            report=self.report,
+            progress=lambda: self.progress,
+            current=lambda: self.current,
+        )
+        #: Compose: definitions with their fragments, cached by key.
+        self.composition = CompositionStage(
+            documents=self.documents,
+            names=self.names,
+            store=self.store,
+            definition_graph=self.definition_graph,
+            definition=self.definition,
+            project_of=self.project_of,
+            scan_diagnostics=self.scan_diagnostics,
+            host=self.host,
+            report=self.report,
+            cache=lambda: self.cache,
+            warm=lambda: self.warm,
+            timer=lambda: self.timer,
+        )
         #: Validate: schemas built once, documents validated against them.
         self.validation = ValidationStage(
             self.store.data,
@@ -285,9 +281,9 @@ class _Build:
             self.memory.schemas,
             lambda: self.warm,
             lambda: self.cache,
-            self._composed.get,
-            self.full,
-            lambda: {f"{ref.path}::{ref.name}": ref for ref in self._parsed},
+            self.composition.compositions.get,
+            self.composition.full,
+            lambda: {f"{ref.path}::{ref.name}": ref for ref in self.composition.parses},
             self.host,
             self.definition,
             self.report,
@@ -305,21 +301,10 @@ class _Build:
         )
         #: Set while a change set is applied to this graph: any diagnostic aborts it.
         self.strict = False
-        #: The definitions being composed (innermost last): who meets a warning.
-        self._composing: list[DefRef] = []
         #: Definition warnings (OWNED_WARNINGS) -> the definitions that met them.
         self.diagnostic_refs: dict[tuple[Any, ...], set[DefRef]] = {}
         #: The warnings of the last build, by project, that the fast path carries over.
         self.carried: dict[str, list[Diagnostic]] = {}
-        #: Static text of each definition, and fragments found by name.
-        self.documents = DocumentStage(
-            self.store.scan,
-            self.names,
-            self.definition,
-            self.project_of,
-            self.project_refs,
-            self.report,
-        )
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -363,8 +348,8 @@ class _Build:
         if self.strict:
             raise NeedsFullBuild(diagnostic.render())
         key = diagnostic_key(diagnostic)
-        if self._composing and diagnostic.code in OWNED_WARNINGS:
-            self.diagnostic_refs.setdefault(key, set()).add(self._composing[-1])
+        if self.composition.composing and diagnostic.code in OWNED_WARNINGS:
+            self.diagnostic_refs.setdefault(key, set()).add(self.composition.composing[-1])
         if key in self._seen:
             return
         self._seen.add(key)
@@ -400,109 +385,6 @@ class _Build:
 
     # -- stages -----------------------------------------------------------------------------
 
-    def rule_objects(self, project: ResolvedProject) -> list[Rule]:
-        found = []
-        for name in project.rules:
-            rule = self.rules.get(name)
-            if rule is None:
-                file, line, column = config_location(self.workspace, project, "rules")
-                raise SodabuildError(
-                    [
-                        Diagnostic(
-                            "RULE_UNKNOWN",
-                            f"project '{project.name}' selects unknown rule '{name}'",
-                            file,
-                            line,
-                            column,
-                            hint=self.rules.unknown_hint(name),
-                        )
-                    ],
-                    root=str(self.root),
-                )
-            found.append(rule)
-        from sodabuild.emit.registry import output_key
-        from sodabuild.rules.model import outputs_problem
-
-        kinds = [output_key(o) for rule in found for o in rule.outputs]
-        problem = (
-            "declare the same output twice (one output per kind and format)"
-            if len(kinds) != len(set(kinds))
-            # the rules share the project's out_dir: their paths may not collide either
-            else outputs_problem([o for rule in found for o in rule.outputs])
-        )
-        if problem is not None:
-            file, line, column = config_location(self.workspace, project, "rules")
-            raise SodabuildError(
-                [
-                    Diagnostic(
-                        "RULE_INVALID",
-                        f"rules {', '.join(project.rules)} of '{project.name}': {problem}",
-                        file,
-                        line,
-                        column,
-                        hint="give each output of the project's rules its own path",
-                    )
-                ],
-                root=str(self.root),
-            )
-        return found
-
-    def discover(self, project: ResolvedProject, rule: Rule) -> list[str]:
-        include = project.include if project.include is not None else rule.discovery.include
-        matcher = Matcher(tuple(include), (*rule.discovery.exclude, *project.exclude))
-        suffixes = [
-            s for s, scanner in project.extensions.items() if scanner in rule.discovery.scanners
-        ]
-        skipped: list[Diagnostic] = []
-        files = discover_files(
-            self.workspace.root,
-            project.root,
-            matcher,
-            suffixes,
-            skip_dirs=(project.out_dir, self.workspace.cache_dir),
-            dir_stamps=self.dir_stamps,
-            skipped_inputs=skipped,
-        )
-        for diagnostic in skipped:  # special files and symlinks leaving the workspace
-            self.report(diagnostic)
-        schemas = {path for p in self.workspace.projects for path in p.schema_paths}
-        files = [path for path in files if path not in schemas]
-        self.store.add_known(files)
-        return files
-
-    def entries(self, files: list[str], rule: Rule) -> dict[str, list[DefRef]]:
-        """The definitions of the files that pass the rule's pre-filter, by file."""
-        by_file: dict[str, list[DefRef]] = {}
-        total = len(files)
-        for done, path in enumerate(files, 1):
-            refs = self.file_entries(path, rule)
-            if refs is not None:
-                by_file[path] = refs
-            if not done % PROGRESS_STRIDE:
-                self.progress.update(f"scan {self.current}", done, total, "files")
-        return by_file
-
-    def file_entries(self, path: str, rule: Rule) -> list[DefRef] | None:
-        prefiltered = SCANNERS[self._scanner_for(path)].prefiltered
-        if prefiltered and not self.store.has_marker(path, rule.discovery.prefilter.encode()):
-            return None
-        self.scan_diagnostics(path)
-        scan = self.store.scan(path)
-        if scan is None:
-            return None
-        return [DefRef(path, d.name) for d in scan.definitions]
-
-    def link_modules(self, files: list[str]) -> None:
-        for path in files:
-            scan = self.store.scanned().get(path)
-            if scan is None:
-                continue
-            resolver = self._resolver_for(path)
-            for binding in scan.imports:
-                target = resolver.resolve(path, binding.level, binding.module)
-                if target is not None:
-                    self.module_graph.add(path, target)
-
     def host(self) -> HostMap:
         if self._host is None:
             from sodabuild.validate.documents import HostMap
@@ -510,347 +392,17 @@ class _Build:
             self._host = HostMap()
         return self._host
 
-    def parsed(self, ref: DefRef) -> Parsed | None:
-        if ref in self._parsed:
-            return self._parsed[ref]
-        from graphql import GraphQLError
-
-        from sodabuild.compose.document import parse_definition
-        from sodabuild.scan.static import joined
-
-        definition = self.definition(ref)
-        source_name = f"{ref.path}::{ref.name}"
-        document = self.documents.documents.get(ref)
-        text = document.text if document is not None else self.documents.text(ref, quiet=True)
-        assert text is not None
-        host = self.host()
-        host.register(source_name, text)
-
-        def origin(node: Any) -> tuple[str, int, int] | None:
-            location = node.loc.source.get_location(node.loc.start)
-            return host.locate(source_name, location.line, location.column)
-
-        result: Parsed | None = None
-        try:
-            result, problems = parse_definition(joined(text), source_name, ref, origin)
-        except GraphQLError as exc:
-            self.report(
-                Diagnostic(
-                    "GQL_SYNTAX",
-                    f"GraphQL syntax: {exc.message.removeprefix('Syntax Error: ')}",
-                    *self._syntax_location(exc, ref, definition),
-                    hint="fix the GraphQL syntax inside the gql() string",
-                )
-            )
-            problems = []
-        for problem in problems:
-            self.report(self.problem(problem, ref, definition))
-        self._parsed[ref] = result
-        return result
-
-    def _syntax_location(
-        self, exc: Any, ref: DefRef, definition: GqlDefinition
-    ) -> tuple[str, int, int]:
-        if exc.locations:
-            location = exc.locations[0]
-            found = self.host().locate(f"{ref.path}::{ref.name}", location.line, location.column)
-            if found is not None:
-                return found
-        return ref.path, definition.line, definition.column
-
-    def problem(self, problem: Problem, ref: DefRef, definition: GqlDefinition) -> Diagnostic:
-        severity = Severity.WARNING if problem.warning else Severity.ERROR
-        file, line, column = ref.path, definition.line, definition.column
-        if problem.arg is not None and problem.arg < len(definition.args):
-            arg = definition.args[problem.arg]
-            line, column = arg.line, arg.column
-        elif problem.node is not None and problem.node.loc is not None:
-            source = problem.node.loc.source
-            location = source.get_location(problem.node.loc.start)
-            found = self.host().locate(source.name, location.line, location.column)
-            if found is not None:
-                file, line, column = found
-        return Diagnostic(problem.code, problem.message, file, line, column, problem.hint, severity)
-
-    def lookup_arg(self, ref: DefRef, index: int) -> Target:
-        """What ``ref``'s fragment argument ``index`` names (nothing reported)."""
-        arg = self.definition(ref).args[index]
-        target = self.names.name(ref.path, arg.parts[0])
-        for part in arg.parts[1:]:
-            target = self.names.attribute(target, part)
-        return target
-
-    def resolve_arg(self, ref: DefRef, index: int) -> DefRef | None:
-        arg = self.definition(ref).args[index]
-        target = self.lookup_arg(ref, index)
-        where = (ref.path, arg.line, arg.column)
-        if isinstance(target, DefRef):
-            self.scan_diagnostics(target.path)
-            return target
-        if isinstance(target, ModRef):
-            message = f"'{arg.text}' is a module, not a gql() fragment"
-            self.report(Diagnostic("GQL_ARG_NOT_FRAGMENT", message, *where))
-            return None
-        if isinstance(target, ConstRef):
-            self.report(
-                Diagnostic(
-                    "GQL_ARG_NOT_FRAGMENT",
-                    f"'{arg.text}' is a string, not a gql() fragment",
-                    *where,
-                    hint="splice the string into the document (`+`), or remove the argument "
-                    "and let the spread resolve by name",
-                )
-            )
-            return None
-        assert isinstance(target, Unresolved)
-        if target.diagnostic is not None:
-            self.report(target.diagnostic)
-        elif target.kind == "unbound":
-            self.report(
-                Diagnostic(
-                    "GQL_ARG_UNBOUND",
-                    f"'{arg.text}' is not bound in this module",
-                    *where,
-                    hint=f"import the fragment, e.g. `from <module> import {arg.parts[-1]}`",
-                )
-            )
-        elif target.kind == "external_module":
-            self.report(
-                Diagnostic(
-                    "GQL_ARG_NOT_FRAGMENT",
-                    f"'{arg.text}' names a module outside the workspace, not a gql() fragment",
-                    *where,
-                    hint="pass names bound to module-level `X = gql(...)` fragments",
-                )
-            )
-        elif target.kind == "not_definition":
-            self.report(
-                Diagnostic(
-                    "GQL_ARG_NOT_FRAGMENT",
-                    f"'{arg.text}' is not a gql() definition",
-                    *where,
-                    hint="pass names bound to module-level `X = gql(...)` fragments",
-                )
-            )
-        return None
-
     def _scanner_for(self, path: str) -> str:
         """The scanner the owning project's extension map gives ``path`` (a module reached
         through an import with an unmapped suffix is Python)."""
         suffix = posixpath.splitext(path)[1]
         return self.project_of(path).extensions.get(suffix, "python")
 
-    def composed(self, ref: DefRef) -> Composed | None:
-        """``ref`` composed with its fragments (memoized; None when it fails)."""
-        if ref in self._composed:
-            return self._composed[ref]
-        self._composing.append(ref)
-        try:
-            return self._compose(ref)
-        finally:
-            self._composing.pop()
-
-    def _compose(self, ref: DefRef) -> Composed | None:
-        from sodabuild.compose.document import compose
-
-        definition = self.definition(ref)
-        text = self.documents.text(ref)
-        read: set[str] = {ref.path}
-        if text is None:
-            self.documents.dynamic.add(ref)
-            self.reasons[f"{ref.path}::{ref.name}"] = (
-                "not built: part of its document is known only at run time (GQL_DYNAMIC)"
-            )
-            self._composed[ref] = None
-            self._depends(ref, read | self.documents.deps(ref), ())
-            return None
-        read |= self.documents.deps(ref)
-        project = self.project_of(ref.path)
-        if project.fragments == "names" and definition.args:
-            arg = definition.args[0]
-            self.report(
-                Diagnostic(
-                    "GQL_ARG_INVALID",
-                    f"project '{project.name}' resolves fragments by name "
-                    '(fragments = "names"): fragment arguments are not used',
-                    ref.path,
-                    arg.line,
-                    arg.column,
-                    hint='remove the arguments, or set fragments = "both" in the project',
-                )
-            )
-            self._composed[ref] = None
-            self._depends(ref, read, ())
-            return None
-        self._in_progress.append(ref)
-        args: list[Composed | None] = []
-        targets: list[DefRef] = []
-        identities: list[object] = []
-        for index, arg in enumerate(definition.args):
-            with self.timer.phase("resolve"), self.names.recording() as deps:
-                target = self.resolve_arg(ref, index)
-            read |= deps
-            if target is not None:
-                targets.append(target)
-            args.append(self._argument(ref, target, (ref.path, arg.line, arg.column)))
-            identities.append(target)
-        passed = {arg.name for arg in args if arg is not None}
-        # an argument that failed fails this definition: no by-name lookups to report
-        by_name = all(arg is not None for arg in args)
-        document = self.documents.document(ref, passed, by_name)
-        assert document is not None
-        self.documents.documents[ref] = document
-        read |= document.deps
-        for target in document.targets:
-            targets.append(target)
-            args.append(self._argument(ref, target, (ref.path, definition.line, definition.column)))
-            identities.append(target)
-        self._in_progress.pop()
-        self._depends(ref, read, tuple(targets))
-        if document.ambiguous:
-            self.documents.report_ambiguous(ref, document)
-            self._composed[ref] = None
-            return None
-        if any(target in self.documents.dynamic for target in targets):
-            self.documents.dynamic.add(ref)  # a fragment it uses is reported as dynamic
-        key: str | None = None
-        source = text_signature(document.text, project.fragments)
-        arg_outcomes = tuple((f"{t.path}::{t.name}", self._outcome.get(t, "")) for t in targets)
-        if all(arg is not None for arg in args):
-            # fragments enter the key by what they produced (early cutoff: a fragment whose
-            # document comes out the same does not invalidate its users)
-            key = digest([source, *(f"{name}={outcome}" for name, outcome in arg_outcomes)])
-        entry = self.warm.composed.get(ref) if self.warm else None
-        self.reasons[f"{ref.path}::{ref.name}"] = self._why(entry, key, source, arg_outcomes)
-        if entry is not None and entry.key == key:
-            self.cache.hit()
-            cached: Composed = entry.composed  # type: ignore[assignment]
-            for warning in entry.warnings:
-                self.report(warning)
-            self._record(ref, key, cached, entry.warnings, tuple(targets), (source, arg_outcomes))
-            return cached
-        parsed = self.parsed(ref)
-        if parsed is None:
-            self._composed[ref] = None
-            return None
-        self.cache.miss()
-        scan = self.store.scan(ref.path)
-        bound = scan.bound_names() if scan else frozenset()
-        result, problems = compose(parsed, ref, args, identities, bound)
-        diagnostics = [
-            self.documents.unknown_hint(self.problem(p, ref, definition), project, ref)
-            for p in problems
-        ]
-        for diagnostic in diagnostics:
-            self.report(diagnostic)
-        if result is None or key is None:
-            self._composed[ref] = None
-            return None
-        self._record(ref, key, result, tuple(diagnostics), tuple(targets), (source, arg_outcomes))
-        if entry is not None:
-            previous: Composed = entry.composed  # type: ignore[assignment]
-            before = digest([previous.hash, *(str(piece.identity) for piece in previous.fragments)])
-            if before == self._outcome[ref]:
-                self.reasons[f"{ref.path}::{ref.name}"] += (
-                    "; its document came out the same, so nothing that uses it was"
-                    " recomposed (propagation stopped here)"
-                )
-        return result
-
-    def _argument(
-        self, ref: DefRef, target: DefRef | None, where: tuple[str, int, int]
-    ) -> Composed | None:
-        """The composition of a fragment ``ref`` uses (None if it fails or is a cycle)."""
-        if target is None:
-            return None
-        if target in self._in_progress:
-            cycle = [*self._in_progress[self._in_progress.index(target) :], target]
-            names = " -> ".join(r.name for r in cycle)
-            self.report(
-                Diagnostic(
-                    "GQL_FRAGMENT_CYCLE",
-                    f"fragment cycle: {names}",
-                    *where,
-                    hint="fragments cannot include themselves, directly or through others",
-                )
-            )
-            return None
-        return self.composed(target)
-
-    def _depends(self, ref: DefRef, read: set[str], targets: tuple[DefRef, ...]) -> None:
-        """Record the files ``ref``'s resolution read and the definitions it uses."""
-        for path in self.resolution_deps.get(ref, ()):
-            self.read_by[path].discard(ref)
-        self.resolution_deps[ref] = frozenset(read)
-        for path in read:
-            self.read_by.setdefault(path, set()).add(ref)
-        self.definition_graph.link(ref, targets)
-
-    @staticmethod
-    def _why(
-        entry: ComposedEntry | None,
-        key: str | None,
-        source: str,
-        args: tuple[tuple[str, str], ...],
-    ) -> str:
-        if key is None:
-            return "failed: a fragment argument did not resolve or compose (see diagnostics)"
-        if entry is None:
-            return "composed: not in the cache (new, or a cold build)"
-        if entry.key == key:
-            return "reused: its gql() string and its fragments' documents are unchanged"
-        if entry.source != source:
-            return "recomposed: its gql() string changed"
-        before = dict(entry.args)
-        changed = [name for name, outcome in args if before.get(name) != outcome]
-        gone = [name for name in before if name not in dict(args)]
-        return "recomposed: fragment argument(s) changed: " + ", ".join(changed + gone)
-
-    def _record(
-        self,
-        ref: DefRef,
-        key: str,
-        result: Composed,
-        warnings: tuple[Diagnostic, ...],
-        targets: tuple[DefRef, ...],
-        inputs: tuple[str, tuple[tuple[str, str], ...]],
-    ) -> None:
-        self._composed[ref] = result
-        if result.has_ast:
-            self._with_ast.add(ref)
-        self._keys[ref] = key
-        self._outcome[ref] = digest(
-            [result.hash, *(str(piece.identity) for piece in result.fragments)]
-        )
-        self._sources[ref] = inputs
-        self._warnings[ref] = warnings
-        self._targets[ref] = targets
-
-    def full(self, ref: DefRef) -> Composed:
-        """The composed definition with its AST (a cache hit has none: compose it again)."""
-        from sodabuild.compose.document import compose
-
-        current = self._composed[ref]
-        assert current is not None
-        if current.has_ast:
-            return current
-        parsed = self.parsed(ref)
-        assert parsed is not None
-        targets = self._targets[ref]
-        args = [self.full(target) for target in targets]
-        scan = self.store.scan(ref.path)
-        bound = scan.bound_names() if scan else frozenset()
-        result, _ = compose(parsed, ref, args, list(targets), bound)
-        assert result is not None and result.hash == current.hash, ref
-        self._composed[ref] = result
-        self._with_ast.add(ref)
-        return result
-
     def duplicates(self, project: ResolvedProject, refs: list[DefRef]) -> None:
         first: dict[str, DefRef] = {}
         for ref in refs:
-            composed = self._composed.get(ref)
-            parsed = self._parsed.get(ref)
+            composed = self.composition.compositions.get(ref)
+            parsed = self.composition.parses.get(ref)
             if composed is not None:
                 if composed.kind != "operation":
                     continue
@@ -863,7 +415,7 @@ class _Build:
                 other = first[name]
                 original = self.definition(other)
                 definition = self.definition(ref)
-                before = self._composed.get(other)
+                before = self.composition.compositions.get(other)
                 if (other.path == ref.path and original.call == definition.call) or (
                     composed is not None and before is not None and composed.hash == before.hash
                 ):
@@ -881,7 +433,7 @@ class _Build:
                         hint="operation names key the persisted-query manifest; make them unique",
                     )
                 )
-                self._composed[ref] = None
+                self.composition.compositions[ref] = None
             else:
                 first[name] = ref
 
@@ -889,7 +441,7 @@ class _Build:
         """What this build leaves for the next one."""
         from sodabuild.session.fingerprint import dir_stamp
 
-        dirs = dict(self.dir_stamps)
+        dirs = dict(self.discovery.dir_stamps)
         for directory in self.store.probed_dirs:
             dirs.setdefault(directory, dir_stamp(str(self.root / directory)))
         state = WarmState(
@@ -900,15 +452,15 @@ class _Build:
             markers=dict(self.store.markers_used),
             composed={
                 ref: ComposedEntry(
-                    self._keys[ref],
+                    self.composition.keys[ref],
                     composed.stripped(),
-                    self._warnings[ref],
-                    *self._sources[ref],
+                    self.composition.warnings[ref],
+                    *self.composition.sources[ref],
                 )
-                for ref, composed in self._composed.items()
-                if composed is not None and ref in self._keys
+                for ref, composed in self.composition.compositions.items()
+                if composed is not None and ref in self.composition.keys
             },
-            reasons=dict(self.reasons),
+            reasons=dict(self.composition.reasons),
             file_reasons=dict(self.store.file_reasons),
             validated=set(self.validation.validated_ok),
             validated_schemas=set(self.validation.good_schemas),
@@ -957,8 +509,8 @@ class _Build:
         text = self.documents.text(ref, quiet=True)
         if definition.kind != "call" or text is None:
             return ""
-        passed = self._targets.get(ref, ())[: len(definition.args)]
-        hashes = [self._composed[target].hash for target in passed]  # type: ignore[union-attr]
+        passed = self.composition.targets.get(ref, ())[: len(definition.args)]
+        hashes = [self.composition.compositions[target].hash for target in passed]  # type: ignore[union-attr]
         return runtime_key(joined(text), hashes)
 
     # -- pruning ----------------------------------------------------------------------------
@@ -972,7 +524,7 @@ class _Build:
         definitions reports what does not resolve)."""
         found = []
         for index in range(len(self.definition(ref).args)):
-            target = self.lookup_arg(ref, index)
+            target = self.composition.lookup_arg(ref, index)
             if isinstance(target, DefRef):
                 found.append(target)
         return found
@@ -1023,17 +575,17 @@ class _Build:
             for index, project in enumerate(self.selected):
                 self.current = project.name
                 with self.tally(project.name):
-                    for rule in self.rule_objects(project):
+                    for rule in self.discovery.rule_objects(project):
                         progress.update(
                             f"discover {project.name}", index, len(self.selected), "projects"
                         )
                         with self.timer.phase("discover"):
-                            files = self.discover(project, rule)
+                            files = self.discovery.discover(project, rule)
                         progress.update(f"scan {project.name}", 0, len(files), "files")
                         with self.timer.phase("scan"):
-                            by_file = self.entries(files, rule)
+                            by_file = self.discovery.entries(files, rule)
                         with self.timer.phase("resolve"):
-                            self.link_modules(files)
+                            self.discovery.link_modules(files)
                         self.plans.append(Plan(project, rule, files, by_file))
             self.no_documents()
             with self.timer.phase("resolve"):
@@ -1048,7 +600,7 @@ class _Build:
                 self.current = plan.project.name
                 with self.timer.phase("compose"), self.tally(plan.project.name):
                     for ref in plan.refs:
-                        self.composed(ref)
+                        self.composition.composed(ref)
                         done += 1
                         if not done % PROGRESS_STRIDE:
                             progress.update("compose", done, total, "definitions")
@@ -1128,7 +680,7 @@ class _Build:
         result = self.results[plan.project.name]
         for ref in refs:
             plan.elements.pop(ref, None)
-            composed = self._composed.get(ref)
+            composed = self.composition.compositions.get(ref)
             if composed is None:
                 if (
                     ref not in self.documents.dynamic
@@ -1152,7 +704,7 @@ class _Build:
             "files_read": self.store.counts.read,
             "files_parsed": self.store.counts.parsed,
             "elements": sum(r.elements for r in self.results.values()),
-            "definitions": len(self._composed),
+            "definitions": len(self.composition.compositions),
             "documents_validated": self.validation.validated_count,
             "combined_parts": self.validation.combined_parts,
             "combined_aborted": self.validation.combined_aborted,
@@ -1222,12 +774,7 @@ class _Build:
                 if diagnostic.severity is Severity.ERROR or not (owned or code in BUILD_WARNINGS):
                     return  # a warning the fast path could not account for
         self.carried = {p.name: list(p.diagnostics) for p in result.projects}
-        for ref in self._with_ast:
-            composed = self._composed.get(ref)
-            if composed is not None:
-                self._composed[ref] = composed.stripped()
-        self._with_ast.clear()
-        self._parsed.clear()
+        self.composition.strip()
         self.warm = self.store.warm = result.state  # not the one this build started from
         self._host = None
         self.store.release()

@@ -124,7 +124,7 @@ def _update_entries(graph: _Build, path: str, entries: _Entries) -> None:
         if path not in plan.files:
             continue
         old = plan.by_file.get(path)
-        new = graph.file_entries(path, plan.rule)
+        new = graph.discovery.file_entries(path, plan.rule)
         if new == old:
             continue
         entries.removed |= set(old or ()) - set(new or ())
@@ -163,14 +163,14 @@ def _refresh(graph: _Build, paths: list[str], entries: _Entries) -> list[str]:
             for imported in graph.module_graph.imports.pop(path, set()):
                 graph.module_graph.importers[imported].discard(path)
             if any(path in plan.files for plan in graph.plans):
-                graph.link_modules([path])
+                graph.discovery.link_modules([path])
         graph.names.forget(set(changed))
     return changed
 
 
 def _recompose(graph: _Build, changed: list[str], entries: _Entries) -> set[DefRef]:
     """Recompose what the changed files reach; the definitions that were recomposed."""
-    affected = {ref for path in changed for ref in graph.read_by.get(path, ())}
+    affected = {ref for path in changed for ref in graph.composition.read_by.get(path, ())}
     affected |= entries.added
     dirty = set(affected)
     stack = list(affected)
@@ -184,21 +184,21 @@ def _recompose(graph: _Build, changed: list[str], entries: _Entries) -> set[DefR
     for ref in entries.removed:
         _forget_definition(graph, ref)
     for ref in dirty:
-        graph._composed.pop(ref, None)
-        graph._outcome.pop(ref, None)
+        graph.composition.compositions.pop(ref, None)
+        graph.composition.outcomes.pop(ref, None)
         graph.documents.forget(ref)
         graph.definition_graph.unlink(ref)
     with graph.timer.phase("compose"):
         resolve_before = graph.timer.timings["resolve"]
         for ref in sorted(dirty, key=lambda r: (r.path, r.name)):
-            if graph.composed(ref) is None:
+            if graph.composition.composed(ref) is None:
                 raise NeedsFullBuild(f"{ref.path}::{ref.name} does not compose")
     graph.timer.timings["compose"] -= graph.timer.timings["resolve"] - resolve_before
     if _operation_names_changed(graph, dirty):
         for plan in graph.plans:
             if not dirty.isdisjoint(plan.elements):
                 graph.duplicates(plan.project, plan.refs)
-    graph.cache.hit(len(graph._composed) - len(dirty))
+    graph.cache.hit(len(graph.composition.compositions) - len(dirty))
     return dirty
 
 
@@ -222,13 +222,18 @@ def _carry_over(graph: _Build, recomposed: set[DefRef]) -> None:
 
 def _forget_definition(graph: _Build, ref: DefRef) -> None:
     """A definition that no longer exists leaves the graph (its users were re-resolved)."""
-    for table in (graph._composed, graph._outcome, graph._keys, graph._sources):
+    for table in (
+        graph.composition.compositions,
+        graph.composition.outcomes,
+        graph.composition.keys,
+        graph.composition.sources,
+    ):
         table.pop(ref, None)
     graph.documents.forget(ref)
-    graph._warnings.pop(ref, None)
-    graph._targets.pop(ref, None)
-    for path in graph.resolution_deps.pop(ref, ()):
-        graph.read_by[path].discard(ref)
+    graph.composition.warnings.pop(ref, None)
+    graph.composition.targets.pop(ref, None)
+    for path in graph.composition.resolution_deps.pop(ref, ()):
+        graph.composition.read_by[path].discard(ref)
     graph.definition_graph.unlink(ref)
     graph.definition_graph.users.pop(ref, None)
     for plan in graph.plans:
@@ -240,7 +245,7 @@ def _operation_names_changed(graph: _Build, dirty: set[DefRef]) -> bool:
     assert graph.warm is not None
     for ref in dirty:
         entry = graph.warm.composed.get(ref)
-        now = graph._composed.get(ref)
+        now = graph.composition.compositions.get(ref)
         before: Composed | None = entry.composed if entry is not None else None  # type: ignore[assignment]
         if (
             now is not None
@@ -285,22 +290,26 @@ def _patched_state(
     for ref in gone:
         composed.pop(ref, None)
     for ref in dirty:
-        result: Composed | None = graph._composed.get(ref)
+        result: Composed | None = graph.composition.compositions.get(ref)
         assert result is not None
         stripped = result.stripped()
         composed[ref] = ComposedEntry(
-            graph._keys[ref], stripped, graph._warnings[ref], *graph._sources[ref]
+            graph.composition.keys[ref],
+            stripped,
+            graph.composition.warnings[ref],
+            *graph.composition.sources[ref],
         )
-        graph._composed[ref] = stripped
+        graph.composition.compositions[ref] = stripped
     reasons = dict.fromkeys(warm.reasons, REUSED)
     for ref in gone:
         reasons.pop(f"{ref.path}::{ref.name}", None)
     reasons.update(
-        (f"{ref.path}::{ref.name}", graph.reasons[f"{ref.path}::{ref.name}"]) for ref in dirty
+        (f"{ref.path}::{ref.name}", graph.composition.reasons[f"{ref.path}::{ref.name}"])
+        for ref in dirty
     )
     file_reasons = dict.fromkeys(warm.file_reasons, "unchanged (not named by the change set)")
     file_reasons.update(store.file_reasons)
-    graph.reasons = reasons
+    graph.composition.reasons = reasons
     return replace(
         warm,
         # stamps taken now are compared against the old recording time: conservative, a
