@@ -29,20 +29,77 @@ def find_workspace_file(start: Path, explicit: Path | None = None) -> Path:
                     )
                 ]
             )
+        _not_a_project_file(candidate.resolve())
         return candidate.resolve()
     for directory in (start.resolve(), *start.resolve().parents):
         candidate = directory / WORKSPACE_FILENAME
         if candidate.is_file() and _has_workspace_table(candidate):
             return candidate
+    others = _workspace_files_in(start)
+    hint = "run `sodabuild init` to write one here, or run inside a workspace"
+    if others:
+        hint += f", or pass one of these: -w {' / -w '.join(others)}"
+    else:
+        hint += ", or pass -w/--workspace PATH"
     raise SodabuildError(
         [
             Diagnostic(
                 "CONFIG_NOT_FOUND",
                 f"no {WORKSPACE_FILENAME} with a [workspace] table in {start} or its parents",
-                hint="run inside a workspace, or pass -w/--workspace PATH",
+                hint=hint,
             )
         ]
     )
+
+
+def _workspace_files_in(directory: Path) -> list[str]:
+    """Other TOML files with a [workspace] table here (``workspace.example.toml``)."""
+    try:
+        names = sorted(p.name for p in directory.iterdir() if p.suffix == ".toml" and p.is_file())
+    except OSError:
+        return []
+    return [name for name in names if _is_table(directory / name, "workspace")][:3]
+
+
+def _not_a_project_file(path: Path) -> None:
+    """A project's own config file named as the workspace: one clear error, and where the
+    workspace that lists the project is (walking up from the project)."""
+    if not _is_table(path, "project") or _is_table(path, "workspace"):
+        return
+    workspace = None
+    for directory in path.parent.parents:
+        candidate = directory / WORKSPACE_FILENAME
+        if candidate.is_file() and _is_table(candidate, "workspace"):
+            workspace = candidate
+            break
+        others = _workspace_files_in(directory)
+        if others:
+            workspace = directory / others[0]
+            break
+    hint = (
+        f"pass the workspace file: -w {workspace}"
+        if workspace is not None
+        else "pass the workspace file (the one with a [workspace] table and [[projects]])"
+    )
+    raise SodabuildError(
+        [
+            Diagnostic(
+                "CONFIG_INVALID",
+                f"{path.name} is a project file (it has a [project] table), not a workspace",
+                str(path),
+                1,
+                1,
+                hint=hint,
+            )
+        ]
+    )
+
+
+def _is_table(path: Path, name: str) -> bool:
+    try:
+        return name in tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        return False
 
 
 def _has_workspace_table(path: Path) -> bool:
