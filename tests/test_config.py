@@ -725,7 +725,11 @@ def test_config_schema_lists_the_config_keys() -> None:
         "fragments",
     ]
     assert set(schema["x-plugins"]) == {"graphql"}
-    assert set(schema["x-plugins"]["graphql"]["properties"]) == {"gql_modules", "manifest_format"}
+    assert set(schema["x-plugins"]["graphql"]["properties"]) == {
+        "gql_modules",
+        "manifest_format",
+        "scalars",
+    }
     entry = schema["$defs"]["ProjectEntry"]
     assert set(entry["properties"]) == {"name", "root", *schema["x-project-keys"]}
     assert workspace["additionalProperties"] is False

@@ -202,7 +202,7 @@ def test_valid_workspace_rules_still_load_forked(tmp_path: Path) -> None:
         'rule(name = "mine", outputs = [artifact_output(path = "a.json")])\n', encoding="utf-8"
     )
     rules = load_rules(tmp_path, ["rules"])
-    assert set(rules.rules) == {"graphql", "mine"}
+    assert set(rules.rules) == {"graphql", "graphql-typed", "mine"}
     assert rules.files == ["<builtin>/graphql.star", "rules/mine.star"]
 
 

@@ -458,9 +458,11 @@ def make_projects(root: Path, names: list[str]) -> Path:
 def test_unknown_rule_hint_suggests_the_close_one(tmp_path: Path) -> None:
     rules = load_rules(tmp_path, [])
     assert rules.unknown_hint("grapql") == (
-        "did you mean 'graphql'? (known rules: graphql; see `sodabuild rules list`)"
+        "did you mean 'graphql'? (known rules: graphql, graphql-typed; see `sodabuild rules list`)"
     )
-    assert rules.unknown_hint("zzz") == "known rules: graphql (see `sodabuild rules list`)"
+    assert rules.unknown_hint("zzz") == (
+        "known rules: graphql, graphql-typed (see `sodabuild rules list`)"
+    )
 
 
 def compose_problems(text: str, *fragments: str) -> list[tuple[str, str, str | None]]:

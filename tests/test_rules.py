@@ -15,10 +15,10 @@ from .conftest import REPO, run_cli
 BUILTIN_FILE = "<builtin>/graphql.star"
 
 
-def builtin_line() -> int:
-    """The line of ``name = "graphql"`` in the built-in rule file."""
+def builtin_line(name: str = "graphql") -> int:
+    """The line of ``name = "<name>"`` in the built-in rule file."""
     lines = (builtin_rules_dir() / "graphql.star").read_text(encoding="utf-8").splitlines()
-    [number] = [i for i, line in enumerate(lines, 1) if line.strip() == 'name = "graphql",']
+    [number] = [i for i, line in enumerate(lines, 1) if line.strip() == f'name = "{name}",']
     return number
 
 
@@ -78,7 +78,7 @@ def test_builtin_rules_dir_is_the_checkout_rules_dir() -> None:
 
 def test_builtin_rule_loads(tmp_path: Path) -> None:
     rules = load_rules(tmp_path, [])
-    assert list(rules.rules) == ["graphql"]
+    assert list(rules.rules) == ["graphql", "graphql-typed"]
     assert rules.files == [BUILTIN_FILE]
     rule = rules.get("graphql")
     assert rule is not None
@@ -108,7 +108,7 @@ def test_builtin_rule_loads(tmp_path: Path) -> None:
 def test_workspace_rule_loads_sibling_and_builtin(tmp_path: Path) -> None:
     write_rules(tmp_path, CUSTOM)
     rules = load_rules(tmp_path, ["rules"])
-    assert list(rules.rules) == ["both", "custom", "graphql"]
+    assert list(rules.rules) == ["both", "custom", "graphql", "graphql-typed"]
     assert rules.files == [
         BUILTIN_FILE,
         "rules/common.star",
@@ -138,7 +138,7 @@ def test_a_file_loaded_twice_is_evaluated_once(tmp_path: Path) -> None:
     }
     write_rules(tmp_path, files)
     rules = load_rules(tmp_path, ["rules"])
-    assert list(rules.rules) == ["a", "b", "graphql", "shared"]
+    assert list(rules.rules) == ["a", "b", "graphql", "graphql-typed", "shared"]
     assert rules.rules["shared"].file == "rules/shared.star"
 
 
@@ -360,6 +360,7 @@ def test_cli_rules_list(rule_workspace: Path) -> None:
         "both  (rules/custom.star:15)",
         "custom  (rules/custom.star:7)",
         f"graphql  ({BUILTIN_FILE}:{builtin_line()})",
+        f"graphql-typed  ({BUILTIN_FILE}:{builtin_line('graphql-typed')})",
     ]
     assert "    mine" in lines
     assert "    include: **/*.py, **/*.graphql, **/*.gql  outputs: artifact:out.json" in lines
@@ -373,7 +374,7 @@ def test_cli_rules_list_json(rule_workspace: Path) -> None:
     result = run_cli("rules", "list", "--json", "-w", str(rule_workspace / "sodabuild.toml"))
     assert result.code == 0, result.stderr
     data = result.json()
-    assert list(data) == ["both", "custom", "graphql"]
+    assert list(data) == ["both", "custom", "graphql", "graphql-typed"]
     assert data["custom"]["file"] == "rules/custom.star"
     assert data["custom"]["outputs"] == [{"kind": "artifact", "path": "out.json", "format": None}]
     assert data["graphql"]["file"] == BUILTIN_FILE
@@ -392,7 +393,7 @@ def test_cli_rules_list_without_a_workspace_shows_builtin(tmp_path: Path) -> Non
         pytest.skip("a parent of the temporary directory holds a sodabuild.toml")
     result = run_cli("rules", "list", "--json", cwd=tmp_path)
     assert result.code == 0, result.stderr
-    assert list(result.json()) == ["graphql"]
+    assert list(result.json()) == ["graphql", "graphql-typed"]
 
 
 def test_cli_rules_list_bad_rule_exits_2(rule_workspace: Path) -> None:

@@ -293,6 +293,20 @@ def _check_inside(
     return Path(real)
 
 
+#: Plugin options that are tables merged key by key (workspace, then project).
+_MERGED_OPTIONS = frozenset({"scalars"})
+
+
+def _merged_options(workspace: dict[str, Any], project: dict[str, Any]) -> dict[str, Any]:
+    """A project's options over the workspace's: the project's value wins for the same
+    key; tables in ``_MERGED_OPTIONS`` (``scalars``) are merged entry by entry."""
+    merged = {**workspace, **project}
+    for key in _MERGED_OPTIONS & workspace.keys() & project.keys():
+        if isinstance(workspace[key], dict) and isinstance(project[key], dict):
+            merged[key] = {**workspace[key], **project[key]}
+    return merged
+
+
 def _plugin_options(
     plugins: dict[str, dict[str, Any]], display: str, text: str
 ) -> dict[str, dict[str, Any]]:
@@ -711,7 +725,7 @@ def _load_workspace(ws_file: Path) -> ResolvedWorkspace:
         }
         plugins: dict[str, dict[str, Any]] = {}
         for name in sorted(set(ws_plugins) | set(project_plugins)):
-            plugins[name] = {**ws_plugins.get(name, {}), **project_plugins.get(name, {})}
+            plugins[name] = _merged_options(ws_plugins.get(name, {}), project_plugins.get(name, {}))
         resolved = ResolvedProject(
             name=entry.name,
             root=_rel(project_root, root),

@@ -103,6 +103,32 @@ class ProjectEntry(ProjectSettings):
     root: NonEmpty = Field(description="Project root directory, relative to the workspace root.")
 
 
+DottedName = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+]
+GraphQLName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class ScalarMapping(_Strict):
+    """``[plugins.graphql.scalars] <Scalar> = { type = ... }``: the Python type of a custom
+    scalar in typed results (``python_types_output``)."""
+
+    type: DottedName = Field(
+        description='Python type of the scalar\'s values: a builtin ("str", "int", "float",'
+        ' "bool") or a dotted import path ("datetime.datetime", "decimal.Decimal").'
+    )
+    parse: DottedName | None = Field(
+        None,
+        description="Dotted import path of a function from the JSON value to `type` (for"
+        " types pydantic cannot validate itself).",
+    )
+    serialize: DottedName | None = Field(
+        None,
+        description="Dotted import path of a function from `type` back to a JSON value"
+        " (used by `model_dump`).",
+    )
+
+
 class GraphQLPluginOptions(_Strict):
     """``[plugins.graphql]``: options of the GraphQL rule pack."""
 
@@ -112,6 +138,11 @@ class GraphQLPluginOptions(_Strict):
     )
     manifest_format: Literal["apollo"] = Field(
         "apollo", description="Format of the persisted-query manifest."
+    )
+    scalars: dict[GraphQLName, ScalarMapping] = Field(
+        default_factory=dict,
+        description="Custom scalar name -> its Python type in typed results (unmapped"
+        " custom scalars are typed as any JSON value).",
     )
 
 

@@ -11,11 +11,13 @@ constructor ``<kind>_output`` and the config checks follow from the entry.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from graphql import GraphQLSchema
+
     from sodabuild.emit.outputs import Element
     from sodabuild.rules.model import Output
 
@@ -35,6 +37,24 @@ class ElementTable:
     operations: list[Element] = field(default_factory=list)
     #: Apollo manifest entry text of each operation, computed once.
     operation_texts: dict[str, bytes] = field(default_factory=dict)
+    #: The project's resolved plugin options (``[plugins.<name>]``), for emitters that
+    #: read them (set by the OutputStage before each emission).
+    plugins: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Builds the project's schema when an emitter first asks for it (set by the
+    #: OutputStage for the length of one emission): outputs that do not need the schema
+    #: never build it.
+    schema_source: Callable[[], GraphQLSchema | None] | None = None
+    _schema: tuple[str, GraphQLSchema | None] | None = None
+
+    def schema(self) -> GraphQLSchema | None:
+        """The project's GraphQL schema (None without one), built once per schema hash."""
+        if self._schema is not None and self._schema[0] == self.schema_hash:
+            return self._schema[1]
+        if self.schema_source is None:
+            return None
+        built = self.schema_source()
+        self._schema = (self.schema_hash, built)
+        return built
 
 
 class Emitter(Protocol):
@@ -152,6 +172,12 @@ def _runtime(output: Output) -> Emitter:
     )
 
 
+def _python_types(output: Output) -> Emitter:
+    from sodabuild.emit.python_types import TypedModules
+
+    return TypedModules(output)
+
+
 KINDS: dict[str, Kind] = {
     "artifact": Kind(_artifact, description="every element by canonical id (artifact.json)"),
     "manifest": Kind(
@@ -172,6 +198,12 @@ KINDS: dict[str, Kind] = {
         per_module=True,
         description="one JSON index per module: the prebuilt documents that"
         " sodabuild.graphql.gql() returns without composing (zero-runtime mode)",
+    ),
+    "python_types": Kind(
+        _python_types,
+        per_module=True,
+        description="typed results: per source module, pydantic models of each operation's"
+        " result, TypedDict variables, fragments as reusable types (a Python package)",
     ),
 }
 

@@ -25,6 +25,8 @@ from sodabuild.session.fingerprint import DirStamp, Stamp
 from sodabuild.write.commit import owned_by
 
 if TYPE_CHECKING:
+    from graphql import GraphQLSchema
+
     from sodabuild.engine.pipeline import Plan, ProjectResult
 
 
@@ -69,6 +71,12 @@ class OutputStage:
         #: Stamps of every output file and directory as committed (the no-op check).
         self.output_stamps: dict[str, Stamp] = {}
         self.output_dirs: dict[str, DirStamp] = {}
+        #: Builds a schema from (files, schema hash), for outputs that read the schema; the
+        #: pipeline may set it to share the validation stage's schemas (else built here).
+        self.schema_source: (
+            Callable[[list[tuple[str, bytes]], str], GraphQLSchema | None] | None
+        ) = None
+        self._schemas: dict[str, GraphQLSchema | None] = {}
         #: Chunks assembled from the previous emission / serialized again / written to disk.
         self.chunk_counts = {"chunks_reused": 0, "chunks_rebuilt": 0, "chunks_written": 0}
 
@@ -103,6 +111,22 @@ class OutputStage:
             found = self.assemblers[key] = Assembler(plan.project.name, plan.rule)
         return found
 
+    def schema(self, plan: Plan) -> GraphQLSchema | None:
+        """The plan's schema, for outputs that read it (typed results): asked for only when
+        one needs it, built once per schema hash in this build (``schema_source``, when set,
+        provides it instead: the pipeline's validation stage has usually built it)."""
+        if not plan.schema_ok or plan.schema_files is None:
+            return None
+        if plan.schema_id not in self._schemas:
+            if self.schema_source is not None:
+                built = self.schema_source(plan.schema_files, plan.schema_id)
+            else:
+                from sodabuild.validate.schema import load_known_schema
+
+                built = load_known_schema(plan.schema_files, ()).schema
+            self._schemas[plan.schema_id] = built
+        return self._schemas[plan.schema_id]
+
     def declare(self, plan: Plan) -> None:
         """Where the plan's outputs live, in its project's result."""
         from sodabuild.emit.registry import output_key
@@ -119,10 +143,16 @@ class OutputStage:
         project = plan.project
         with self.phase("emit"):
             assembler = self.assembler(plan)
-            if changed is None:
-                emitted = assembler.emit(plan.schema_id, list(plan.elements.values()))
-            else:
-                emitted = assembler.update(plan.schema_id, changed)
+            table = assembler.table
+            table.plugins = project.plugins
+            table.schema_source = lambda: self.schema(plan)
+            try:
+                if changed is None:
+                    emitted = assembler.emit(plan.schema_id, list(plan.elements.values()))
+                else:
+                    emitted = assembler.update(plan.schema_id, changed)
+            finally:
+                table.schema_source = None  # the assembler outlives this build
         self.chunk_counts["chunks_reused"] += emitted.reused
         self.chunk_counts["chunks_rebuilt"] += emitted.built
         self.declare(plan)

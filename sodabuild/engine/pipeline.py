@@ -143,8 +143,6 @@ class Plan:
         self.refs = [ref for refs in self.by_file.values() for ref in refs]
 
 
-
-
 class _Tally:
     """The cache lookups made inside a ``with`` block, added to a project's counts."""
 
