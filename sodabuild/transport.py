@@ -151,7 +151,12 @@ def _canonical(document: Any) -> tuple[str, str]:
         raise PersistedDocumentError(
             "persisted operations are named (the build requires names; write `query Name`)"
         )
-    texts = [print_document(operation), *(print_document(fragments[n]) for n in sorted(fragments))]
+    from sodabuild.compose.document import with_typename
+
+    texts = [
+        print_document(with_typename(operation)),
+        *(print_document(with_typename(fragments[n])) for n in sorted(fragments)),
+    ]
     return "\n\n".join(texts), operation.name.value
 
 

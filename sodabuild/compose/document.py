@@ -13,14 +13,20 @@ import hashlib
 import re
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from graphql import (
     DocumentNode,
+    FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    InlineFragmentNode,
+    NameNode,
     Node,
     OperationDefinitionNode,
+    SelectionNode,
+    SelectionSetNode,
     Source,
     parse,
 )
@@ -182,6 +188,50 @@ def document_hash(document: str) -> str:
     return "sha256:" + hashlib.sha256(document.encode("utf-8")).hexdigest()
 
 
+DefinitionT = TypeVar("DefinitionT", bound=OperationDefinitionNode | FragmentDefinitionNode)
+
+#: The field composition adds so that a response says which type each polymorphic selection
+#: got (``with_typename``).
+TYPENAME = "__typename"
+
+
+def with_typename(node: DefinitionT) -> DefinitionT:
+    """``node`` with ``__typename`` selected first in every selection set below its root
+    that holds a fragment spread or an inline fragment (unless it selects ``__typename``
+    already, unaliased). The rule needs no schema, so the build, the run-time ``gql()`` and
+    the zero-runtime index add it alike, and typed results can tell the types of an
+    interface or a union apart; a definition's root is left alone (an operation's root
+    type is known, and a subscription's root may select one field only)."""
+    selection_set = node.selection_set
+    typed = _typed_selections(selection_set, root=True)
+    return node if typed is selection_set else replace(node, selection_set=typed)
+
+
+def _typed_selections(selection_set: SelectionSetNode, root: bool = False) -> SelectionSetNode:
+    changed = False
+    selections: list[SelectionNode] = []
+    for selection in selection_set.selections:
+        if isinstance(selection, (FieldNode, InlineFragmentNode)) and selection.selection_set:
+            inner = selection.selection_set
+            typed = _typed_selections(inner)
+            if typed is not inner:
+                selection = replace(selection, selection_set=typed)
+                changed = True
+        selections.append(selection)
+    if (
+        not root
+        and any(isinstance(s, (FragmentSpreadNode, InlineFragmentNode)) for s in selections)
+        and not any(
+            isinstance(s, FieldNode) and s.alias is None and s.name.value == TYPENAME
+            for s in selections
+        )
+    ):
+        field = FieldNode(name=NameNode(value=TYPENAME), arguments=(), directives=())
+        selections.insert(0, field)
+        changed = True
+    return replace(selection_set, selections=tuple(selections)) if changed else selection_set
+
+
 def parse_definition(
     text: str,
     source_name: str,
@@ -256,6 +306,8 @@ def parse_definition(
             seen[node.name.value] = node
     if problems:
         return None, problems
+    main = with_typename(main)
+    local_nodes = [with_typename(node) for node in local_nodes]
     locals_ = tuple(
         Piece(
             node.name.value,

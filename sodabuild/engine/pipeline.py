@@ -297,6 +297,10 @@ class _Build:
             lambda name: self.timer.phase(name),
             lambda diagnostic, project: self.report(diagnostic, project=project),
         )
+        #: Outputs that read the schema (typed results) share the one validation built.
+        self.outputs.schema_source = lambda files, identity: (
+            self.validation.schema(files, identity).schema
+        )
         #: Set while a change set is applied to this graph: any diagnostic aborts it.
         self.strict = False
         #: Definition warnings (OWNED_WARNINGS) -> the definitions that met them.
