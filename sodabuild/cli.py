@@ -405,8 +405,6 @@ class BuildOptions:
     write_delta: Path | None = None
     #: The directory the paths are relative to (default: this process's).
     cwd: Path | None = None
-    #: The launcher has just found this build is not a no-op (a daemon's client).
-    no_op_checked: bool = False
     #: Colour the human output (None: when this process's stdout is a terminal; a daemon
     #: passes its client's answer).
     color: bool | None = None
@@ -444,6 +442,18 @@ class SessionHost:
         """The build is over (inside ``locked``): persist the cache and the no-op record."""
         session.dispose(summary)
 
+    def no_op(self, options: BuildOptions, cwd: Path) -> dict[str, Any] | None:
+        """The last build's summary when nothing changed since (the stat-only check of the
+        no-op record), else None."""
+        return try_no_op(
+            options.workspace,
+            options.projects,
+            options.check,
+            options.cache_dir,
+            options.graph_filter,
+            cwd=cwd,
+        )
+
 
 def run_build(options: BuildOptions, started: float, host: SessionHost | None = None) -> int:
     """One build as ``sodabuild build`` runs it: the no-op check, then the session's
@@ -452,15 +462,8 @@ def run_build(options: BuildOptions, started: float, host: SessionHost | None = 
     host = host or SessionHost()
     cwd = options.cwd or Path.cwd()
     as_json, check = options.as_json, options.check
-    if options.incremental and not (options.show_cache or options.profile or options.no_op_checked):
-        previous = try_no_op(
-            options.workspace,
-            options.projects,
-            check,
-            options.cache_dir,
-            options.graph_filter,
-            cwd=cwd,
-        )
+    if options.incremental and not (options.show_cache or options.profile):
+        previous = host.no_op(options, cwd)
         if previous is not None:
             from sodabuild.engine.summary import no_op_summary
 

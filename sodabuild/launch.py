@@ -158,9 +158,35 @@ def _answer(args: BuildArgs, started: float, *, daemon: bool) -> int | None:
     if located is None:
         return None
     workspace_file, directory = located
+    from sodabuild.daemon import INFO_FILE
+
+    if (
+        daemon
+        and os.environ.get("SODABUILD_NO_DAEMON", "") in ("", "0")
+        and os.path.lexists(directory / INFO_FILE)
+    ):
+        # a daemon runs: its live session tells a no-op from an edit without reading the
+        # record, so the stat pass is not paid twice
+        from sodabuild.daemon.client import build_through_daemon
+
+        code = build_through_daemon(
+            workspace_file,
+            directory,
+            {
+                "cwd": str(cwd),
+                "workspace": _text(_absolute(args.workspace, cwd)),
+                "cache_dir": _text(_absolute(args.cache_dir, cwd)),
+                "projects": args.projects,
+                "check": args.check,
+                "json": args.as_json,
+                "graph_filter": args.graph_filter,
+                "color": _client_color(),
+            },
+        )
+        if code is not None:
+            return code
     from sodabuild.session.fastpath import no_op_summary as recorded_summary
 
-    checked_at = time.time_ns()
     previous = recorded_summary(
         workspace_file,
         directory,
@@ -174,29 +200,7 @@ def _answer(args: BuildArgs, started: float, *, daemon: bool) -> int | None:
         summary = no_op_summary(previous, time.perf_counter() - started, args.check)
         print_summary(summary, args.as_json, workspace_file.parent)
         return EXIT_OK if summary["ok"] else EXIT_SOURCE_ERRORS
-    if not daemon or os.environ.get("SODABUILD_NO_DAEMON", "") not in ("", "0"):
-        return None
-    from sodabuild.daemon import INFO_FILE
-
-    if not os.path.lexists(directory / INFO_FILE):
-        return None
-    from sodabuild.daemon.client import build_through_daemon
-
-    return build_through_daemon(
-        workspace_file,
-        directory,
-        {
-            "cwd": str(cwd),
-            "workspace": _text(_absolute(args.workspace, cwd)),
-            "cache_dir": _text(_absolute(args.cache_dir, cwd)),
-            "projects": args.projects,
-            "check": args.check,
-            "json": args.as_json,
-            "graph_filter": args.graph_filter,
-            "no_op_checked": checked_at,
-            "color": _client_color(),
-        },
-    )
+    return None
 
 
 def _client_color() -> bool:

@@ -197,7 +197,8 @@ def test_builds_through_the_daemon_match_in_process_builds(
     assert (ours.stderr, summary(ours)) == (theirs.stderr, summary(theirs))
     assert ours.json()["stats"]["mode"] == "changes"
     assert outputs(ws) == outputs(other)
-    # the human summary, and the no-op that follows (answered by the launcher)
+    # the human summary, and the no-op that follows (answered by the daemon's live session
+    # with the summary the no-op record would give)
     edit(ws, other, old="login", new="login\n        name")
     ours, theirs = run("build", cwd=ws), run("build", cwd=other)
     assert (ours.code, ours.stderr, human(ours)) == (theirs.code, theirs.stderr, human(theirs))
@@ -206,7 +207,7 @@ def test_builds_through_the_daemon_match_in_process_builds(
     ours, theirs = run("build", cwd=ws), run("build", cwd=other)
     assert human(ours) == human(theirs)
     assert human(ours)[1] == "ok (no-op: nothing changed)"
-    assert status(ws)["builds"] == 3
+    assert status(ws)["builds"] == 4
     # another selection, --check, and a build by another process in between
     for args in (["-p", "small-app", "--json"], ["--check", "--json"], ["--json"]):
         edit(ws, other, old="name", new="name\n        bio")
@@ -219,7 +220,7 @@ def test_builds_through_the_daemon_match_in_process_builds(
         assert ours.code == theirs.code, ours.stderr
         assert (ours.stderr, summary(ours)) == (theirs.stderr, summary(theirs)), args
         assert outputs(ws) == outputs(other)
-    assert status(ws)["builds"] == 6
+    assert status(ws)["builds"] == 7
 
 
 def test_diagnostics_and_config_errors_through_the_daemon(
@@ -249,7 +250,7 @@ def test_diagnostics_and_config_errors_through_the_daemon(
         assert (ours.stdout, ours.stderr) == (theirs.stdout, theirs.stderr)
         assert "CONFIG_INVALID" in ours.stdout + ours.stderr
     builds = status(ws)["builds"]
-    assert builds == 3  # the second failed build was a no-op, answered by the launcher
+    assert builds == 4  # every build goes to the daemon (the second failed one: a no-op)
     for copy in (ws, other):
         toml = copy / "sodabuild.toml"
         toml.write_text(toml.read_text().replace("bogus = 1\n", ""))

@@ -75,6 +75,10 @@ REQUEST_TIMEOUT = 30.0
 SEND_TIMEOUT = 120.0
 #: How often the daemon checks that its socket and record are still in place.
 CHECK_EVERY = 30.0
+#: How long the daemon stays idle before it saves what its builds left: a build that
+#: comes first supersedes the save (edits built back to back never wait for one), and a
+#: status or stop request, or the daemon's end, saves at once.
+SAVE_DELAY = 1.0
 LOG_LIMIT = 1 << 20
 
 
@@ -125,6 +129,11 @@ class Daemon(SessionHost):
         self.wake_r = self.wake_w = -1
         self.pending: tuple[Any, dict[str, Any]] | None = None
         self.held: contextlib.ExitStack | None = None
+        #: The summary of the live session's last build (what a no-op answers).
+        self.last_summary: dict[str, Any] | None = None
+        #: When the pending save is due (monotonic), and the request whose umask it uses.
+        self.save_due: float | None = None
+        self.save_request: dict[str, Any] = {}
 
     # -- the session host (cli.run_build) ---------------------------------------------------
 
@@ -132,6 +141,7 @@ class Daemon(SessionHost):
         key = options.session_key()
         if self.session is not None and key == self.session_key and self._disk() == self.disk:
             return self.session
+        self.save_pending()  # the new session loads what the last build left
         self.session = None  # another selection, or another process wrote the cache
         disk = self._disk()
         session = super().open(options, make)
@@ -152,8 +162,26 @@ class Daemon(SessionHost):
             raise
         self.held = held
 
+    def no_op(self, options: BuildOptions, cwd: Path) -> dict[str, Any] | None:
+        """The live session tells a no-op itself (one stat pass, which the build that
+        follows an edit reuses), answering with the summary it last gave, as the no-op
+        record would; without one, the record on disk decides."""
+        session = self.session
+        if (
+            session is None
+            or self.last_summary is None
+            or session.last is None
+            or bool(session.last.check) != options.check
+            or options.session_key() != self.session_key
+            or self._disk() != self.disk
+        ):
+            self.save_pending()  # the record on disk is the last build's
+            return super().no_op(options, cwd)
+        return self.last_summary if session.changes(options.check) == set() else None
+
     def done(self, session: Any, summary: dict[str, Any]) -> None:
         self.pending = (session, summary)  # saved once the client has its answer
+        self.last_summary = summary if session is self.session else None
 
     def finish(self) -> None:
         """Save what the last build left (what ``dispose`` does, minus forgetting the warm
@@ -178,9 +206,54 @@ class Daemon(SessionHost):
             if held is not None:
                 held.close()
 
+    def defer(self, request: dict[str, Any]) -> None:
+        """Once the client has its answer: release the cache lock and save the live
+        session's state when the daemon is idle (:data:`SAVE_DELAY`); a session made for
+        one build only is saved now."""
+        pending = self.pending
+        if pending is None or pending[0] is not self.session:
+            self.save_due = None
+            with _client_environment(request):  # the cache files get the client's umask
+                self.finish()
+            return
+        held, self.held = self.held, None
+        if held is not None:
+            held.close()
+        self.save_due = time.monotonic() + SAVE_DELAY
+        self.save_request = request
+
+    def save_pending(self) -> None:
+        """The deferred save, under the cache lock; dropped when another process wrote the
+        cache since (its state is newer, and the next build reloads it), retried later
+        when another process holds the lock."""
+        from sodabuild.session.store import LockTimeout, cache_lock
+
+        if self.pending is None:
+            self.save_due = None
+            return
+        session = self.pending[0]
+        started = time.perf_counter()
+        try:
+            with (
+                _client_environment(self.save_request),
+                cache_lock(session.cache_dir(), timeout=0.0),
+            ):
+                if self._disk() != self.disk:
+                    self.pending = None
+                    self._forget()
+                    self.log("not saved: another process wrote the cache")
+                else:
+                    self.finish()
+                    self.log(f"saved in {(time.perf_counter() - started) * 1000:.0f} ms")
+        except LockTimeout:
+            self.save_due = time.monotonic() + SAVE_DELAY
+            return
+        self.save_due = None
+
     def _forget(self) -> None:
         """Drop the live session: the next build loads a new one from the cache."""
         self.session = None
+        self.last_summary = None
 
     def _disk(self) -> tuple[Any, ...]:
         stamps: list[Any] = []
@@ -394,8 +467,13 @@ class Daemon(SessionHost):
                 if not self._still_ours():
                     self.stopping = "its socket or daemon.json was removed or replaced"
                     break
+            if self.save_due is not None and now >= self.save_due:
+                self.save_pending()
+            wait = min(left, CHECK_EVERY)
+            if self.save_due is not None:
+                wait = max(0.0, min(wait, self.save_due - now))
             listening = self.listener.fileno()
-            ready, _, _ = select.select([listening, self.wake_r], [], [], min(left, CHECK_EVERY))
+            ready, _, _ = select.select([listening, self.wake_r], [], [], wait)
             if self.wake_r in ready:
                 with contextlib.suppress(OSError):
                     while os.read(self.wake_r, 512):
@@ -446,6 +524,8 @@ class Daemon(SessionHost):
         if request is None:
             return
         op = request.get("op")
+        if op != "build":
+            self.save_pending()  # what status reports (and stop leaves) is on disk
         if op == "status":
             send(conn, {"kind": "status", **self.status()})
         elif op == "stop":
@@ -513,11 +593,9 @@ class Daemon(SessionHost):
                 answered = f"client gone ({exc.strerror or exc})"
             elapsed = (time.perf_counter() - started) * 1000
         finally:
-            with _client_environment(request):  # the cache files get the client's umask too
-                self.finish()
+            self.defer(request)
         self.log(
-            f"build {_describe(self.session_key)}: exit {code} in {elapsed:.0f} ms ({answered}),"
-            f" saved in {(time.perf_counter() - started) * 1000 - elapsed:.0f} ms"
+            f"build {_describe(self.session_key)}: exit {code} in {elapsed:.0f} ms ({answered})"
         )
         session = self.session
         if session is not None and code in (0, 1):
@@ -596,6 +674,11 @@ class WatchServer(Daemon):
 
     def _forget(self) -> None:
         pass  # the watch's session is the watch's: it reloads a broken config itself
+
+    def defer(self, request: dict[str, Any]) -> None:
+        """Save at once: the watch runs no serving loop to save later from."""
+        with _client_environment(request):
+            self.finish()
 
     def status(self) -> dict[str, Any]:
         return {**super().status(), "serving": "watch", "idle_timeout_s": None}
@@ -704,14 +787,6 @@ def _options(request: dict[str, Any], cache_dir: Path) -> BuildOptions:
     cwd = path("cwd")
     if cwd is None:
         raise ValueError("the request names no working directory")
-    # the client found no no-op at that time (ns): its answer holds unless a no-op record
-    # was saved since (by this daemon after its last reply, or by another process)
-    checked_at = request.get("no_op_checked")
-    try:
-        saved_at = os.stat(cache_dir / SESSION_FILE).st_mtime_ns
-    except OSError:
-        saved_at = 0
-    checked = isinstance(checked_at, int) and saved_at < checked_at - 50_000_000
     return BuildOptions(
         workspace=path("workspace"),
         projects=texts("projects"),
@@ -720,7 +795,6 @@ def _options(request: dict[str, Any], cache_dir: Path) -> BuildOptions:
         cache_dir=path("cache_dir"),
         graph_filter=texts("graph_filter"),
         cwd=cwd,
-        no_op_checked=checked,
         color=bool(request.get("color")),
     )
 
@@ -807,6 +881,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         daemon.last_request = time.monotonic()
         daemon.serve()
+        daemon.save_pending()
     except BaseException:
         daemon.log(f"crashed:\n{traceback.format_exc()}")
         code = EXIT_INTERNAL

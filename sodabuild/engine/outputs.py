@@ -22,7 +22,7 @@ from sodabuild.diagnostics import Diagnostic
 from sodabuild.emit.outputs import Assembler, Element
 from sodabuild.engine.state import WarmState
 from sodabuild.session.fingerprint import DirStamp, Stamp
-from sodabuild.write.commit import owned_by
+from sodabuild.write.commit import CommitMemo, owned_by
 
 if TYPE_CHECKING:
     from graphql import GraphQLSchema
@@ -58,6 +58,7 @@ class OutputStage:
         check: bool,
         phase: Callable[[str], AbstractContextManager[None]],
         report: Callable[[Diagnostic, str], None],
+        commits: dict[str, CommitMemo] | None = None,
     ) -> None:
         self.root = root
         self.projects = {project.name: project for project in projects}
@@ -67,6 +68,8 @@ class OutputStage:
         self.check = check
         self.phase = phase
         self._report = report
+        #: What each out_dir's last commit left (a live session keeps it between builds).
+        self.commits = commits if commits is not None else {}
         self.staged: dict[str, Staged] = {}
         #: Stamps of every output file and directory as committed (the no-op check).
         self.output_stamps: dict[str, Stamp] = {}
@@ -202,6 +205,7 @@ class OutputStage:
                         for rel in check_committed(out_dir, staged.files, staged.owned, previous)
                     )
                     continue
+                memo = self.commits.pop(str(out_dir), None)
                 try:
                     report = commit_outputs(
                         self.root,
@@ -210,6 +214,7 @@ class OutputStage:
                         staged.owned,
                         previous,
                         recorded_ns,
+                        memo,
                     )
                 except OSError as exc:
                     where = Path(exc.filename or out_dir)
@@ -224,6 +229,8 @@ class OutputStage:
                         project=name,
                     )
                     continue
+            if report.memo is not None:
+                self.commits[str(out_dir)] = report.memo
             result.written.extend(report.written)
             result.unchanged.extend(report.unchanged)
             self.chunk_counts["chunks_written"] += sum(

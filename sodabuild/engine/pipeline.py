@@ -296,6 +296,7 @@ class _Build:
             check,
             lambda name: self.timer.phase(name),
             lambda diagnostic, project: self.report(diagnostic, project=project),
+            self.memory.commits,
         )
         #: Outputs that read the schema (typed results) share the one validation built.
         self.outputs.schema_source = lambda files, identity: (

@@ -22,6 +22,7 @@ from sodabuild.session.fingerprint import DirStamp, Stamp
 if TYPE_CHECKING:
     from sodabuild.emit.outputs import Assembler
     from sodabuild.engine.pipeline import _Build
+    from sodabuild.write.commit import CommitMemo
 
 #: Bump when the shape of anything cached changes.
 STATE_VERSION = 6
@@ -118,6 +119,8 @@ class SessionMemory:
     schemas: dict[str, Any] = field(default_factory=dict)
     assemblers: dict[tuple[str, str], Assembler] = field(default_factory=dict)
     graph: _Build | None = None
+    #: What each out_dir's last commit left (by out_dir), so the next need not walk it.
+    commits: dict[str, CommitMemo] = field(default_factory=dict)
 
 
 def digest(parts: list[Hashable]) -> str:

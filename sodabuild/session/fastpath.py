@@ -131,7 +131,24 @@ def _no_op_summary(
 
 
 def dirs_unchanged(root: Path, stamps: dict[str, Any], recorded_ns: int) -> bool:
-    return all(dir_unchanged(str(root / rel), stamp, recorded_ns) for rel, stamp in stamps.items())
+    """Every directory's listing is as stamped (one stat each while mtimes match; this
+    loop is part of every no-op, so it joins strings instead of making Paths)."""
+    top = str(root)
+    prefix = os.path.join(top, "")
+    stat = os.stat
+    for rel, stamp in stamps.items():
+        path = prefix + rel if rel else top
+        try:
+            mtime_ns = stat(path).st_mtime_ns
+        except OSError:
+            if stamp.listing == "":
+                continue
+            return False
+        if mtime_ns == stamp.mtime_ns and mtime_ns < recorded_ns - racy_window(mtime_ns):
+            continue
+        if not dir_unchanged(path, stamp, recorded_ns):
+            return False
+    return True
 
 
 def _rest_unchanged(root: Path, record: dict[str, Any]) -> bool:

@@ -127,6 +127,8 @@ class BuilderSession:
         self._config_dirs: dict[str, DirStamp] = {}
         self._config_recorded = 0
         self.memory = SessionMemory()  # built schemas, assemblers, the last graph (not saved)
+        #: (check, edited) of the stat pass ``changes()`` made for the update that follows.
+        self._seen: tuple[bool, set[str] | None] | None = None
 
     # -- config -----------------------------------------------------------------------------
 
@@ -329,7 +331,13 @@ class BuilderSession:
             reloaded = False
         assert self.workspace is not None
         # a reloaded config refreshed the config stamps: only a full pass can tell what changed
-        edited = None if reloaded else self._edited(change_set, check)
+        seen, self._seen = self._seen, None
+        if reloaded:
+            edited = None
+        elif change_set is None and seen is not None and seen[0] is check:
+            edited = seen[1]  # the stat pass of changes(), just before
+        else:
+            edited = self._edited(change_set, check)
         if edited is not None and not edited:
             return self._repeat()
         result = self._apply(edited, check) if edited else None
@@ -355,6 +363,17 @@ class BuilderSession:
             self.warm = result.state.merged_into(self.warm, written) if subset else result.state
         self.last = result
         return result
+
+    def changes(self, check: bool) -> set[str] | None:
+        """The files edited since this session's last build (empty: a no-op), or None when
+        a full pass must tell; the update that follows at once reuses this stat pass (an
+        edit made in between is seen by the next one: its stamp is still the old one)."""
+        if self.workspace is None or self._config_changed():
+            self._seen = None
+            return None
+        edited = self._edited(None, check)
+        self._seen = (check, edited) if edited else None
+        return edited
 
     def _edited(self, change_set: ChangeSet | None, check: bool) -> set[str] | None:
         """The files edited since this session's last build (empty: a no-op), or None when

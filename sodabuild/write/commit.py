@@ -17,8 +17,11 @@ directory in one step, and the old live directory becomes the next spare:
 
 So a commit costs a walk of both directories (names and inodes, one stat per produced
 file), plus work for what changed in the last two commits: no directory is made or
-deleted, and unchanged files keep their inode and mtime. A kill at any point leaves the
-live directory complete (old or new); the spare may be half updated, which the next
+deleted, and unchanged files keep their inode and mtime. A live session (watch mode, the
+daemon) passes what its last commit left (:class:`CommitMemo`) and skips both walks: one
+stat per directory and per produced file proves the trees are as remembered (anything
+else, or a spare not as remembered, falls back to the walk). A kill at any point leaves
+the live directory complete (old or new); the spare may be half updated, which the next
 commit repairs, since it compares every entry with what it should be. :func:`recover`
 (run before every commit) puts a ``-prev`` back when the live directory is missing.
 Nothing is ever written or deleted through a symlink: the out_dir path may not contain
@@ -34,9 +37,11 @@ import errno
 import os
 import shutil
 import stat
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISDIR, S_ISREG
 from typing import Any
 
 from sodabuild.session.fingerprint import (
@@ -44,7 +49,9 @@ from sodabuild.session.fingerprint import (
     DirStamp,
     Stamp,
     content_hash,
+    dir_stamp,
     listing_hash,
+    racy_window,
     stat_matches,
 )
 from sodabuild.write.atomic import TEMP_PATTERN
@@ -70,6 +77,28 @@ class CommitReport:
     committed: bool = False
     #: The stamp of every directory of the out_dir as it now is ("" is the out_dir).
     dirs: dict[str, DirStamp] = field(default_factory=dict)
+    #: What this commit left, for the next commit of the same process (None: unknown).
+    memo: CommitMemo | None = None
+
+
+@dataclass
+class CommitMemo:
+    """An out_dir and its spare as this process's last commit left them (kept in memory by
+    a live session, never persisted): the next commit trusts it instead of walking both
+    trees once a stat of every directory (exact mtimes, both top directories' inodes) and
+    of every produced file shows nothing else touched them."""
+
+    #: Entries of the live tree (regular files and others) -> inode; its directories.
+    live: dict[str, int]
+    live_dirs: set[str]
+    #: The same for the spare (the version before the live one).
+    spare: dict[str, int]
+    spare_dirs: set[str]
+    #: Directory stamps of the live tree ("" is the out_dir) and when they were taken.
+    dirs: dict[str, DirStamp]
+    recorded_ns: int
+    #: (st_ino, st_mtime_ns) of the out_dir and of its spare.
+    tops: tuple[tuple[int, int], tuple[int, int]]
 
 
 def sibling(out_dir: Path, suffix: str) -> Path:
@@ -309,18 +338,28 @@ def commit_outputs(
     owned: Iterable[str],
     previous: Mapping[str, Stamp] | None = None,
     recorded_ns: int = 0,
+    memo: CommitMemo | None = None,
 ) -> CommitReport:
     """Make ``out_dir`` hold exactly ``files`` (out_dir-relative) plus the files it holds
     that sodabuild does not own, as one atomic step; nothing happens when it already does.
 
     Stale outputs are those the last build wrote (``previous``, its stamps taken at
     ``recorded_ns``) that are not produced now, and any file of a per-module output
-    (``owned``: ``dir/*.suffix`` patterns) that is not produced now.
+    (``owned``: ``dir/*.suffix`` patterns) that is not produced now. ``memo``: what this
+    process's last commit of ``out_dir`` left (``CommitReport.memo``); when the trees are
+    still as it says, neither is walked (see :class:`CommitMemo`).
     """
     check_out_dir(root, out_dir)
-    recover(out_dir)
     owned = tuple(owned)
     previous = previous or {}
+    if memo is not None:
+        try:
+            known = _commit_known(out_dir, files, owned, previous, recorded_ns, memo)
+        except (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError):
+            known = None  # the spare was not as remembered: the walk below repairs it
+        if known is not None:
+            return known
+    recover(out_dir)
     live = _walk(out_dir)
     report = CommitReport()
     base = str(out_dir)
@@ -383,6 +422,7 @@ def commit_outputs(
     for rel in sorted(wanted_dirs - old.dirs, key=lambda d: d.count("/")):
         os.mkdir(f"{top}/{rel}")
     # 2. link what stays, write what changed
+    copied = False
     for rel, inode in kept.items():
         if old.files.get(rel) is not None and old.files[rel].inode() == inode:
             continue
@@ -395,6 +435,7 @@ def commit_outputs(
             if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
                 raise
             shutil.copy2(source, target, follow_symlinks=False)
+            copied = True
             if rel in report.stamps:
                 found = os.lstat(target)
                 report.stamps[rel] = report.stamps[rel]._replace(
@@ -421,6 +462,159 @@ def commit_outputs(
     report.removed = stale
     report.committed = True
     report.dirs = _dir_stamps(out_dir, _listings([*kept, *changed], wanted_dirs))
+    now = {**kept, **{rel: report.stamps[rel].inode for rel in changed}}
+    before = {rel: entry.inode() for rel, entry in live.files.items()}
+    before.update(live.others)
+    if not copied:  # (a copy is another inode than the memo would say)
+        report.memo = _memo(out_dir, now, wanted_dirs, before, live.dirs, report.dirs)
+    return report
+
+
+def _top(path: Path) -> tuple[int, int]:
+    info = os.lstat(path)
+    return info.st_ino, info.st_mtime_ns
+
+
+def _memo(
+    out_dir: Path,
+    live: dict[str, int],
+    live_dirs: set[str],
+    spare: dict[str, int],
+    spare_dirs: set[str],
+    dirs: dict[str, DirStamp],
+) -> CommitMemo | None:
+    try:
+        tops = (_top(out_dir), _top(sibling(out_dir, SPARE)))
+    except OSError:
+        return None
+    return CommitMemo(live, live_dirs, spare, spare_dirs, dirs, time.time_ns(), tops)
+
+
+def _dirs_as_remembered(base: str, memo: CommitMemo) -> bool:
+    """Every directory of the live tree has the mtime the memo stamped (a racy one also
+    its listing): no entry was added, removed or renamed since."""
+    stat = os.lstat
+    for rel, stamp in memo.dirs.items():
+        path = f"{base}/{rel}" if rel else base
+        try:
+            info = stat(path)
+        except OSError:
+            return False
+        if info.st_mtime_ns != stamp.mtime_ns or not S_ISDIR(info.st_mode):
+            return False
+        racy = info.st_mtime_ns >= memo.recorded_ns - racy_window(info.st_mtime_ns)
+        if racy and dir_stamp(path).listing != stamp.listing:
+            return False
+    return True
+
+
+def _commit_known(
+    out_dir: Path,
+    files: Mapping[str, bytes],
+    owned: tuple[str, ...],
+    previous: Mapping[str, Stamp],
+    recorded_ns: int,
+    memo: CommitMemo,
+) -> CommitReport | None:
+    """:func:`commit_outputs` from what ``memo`` knows of both trees: one stat per
+    directory and per produced file, work for what changed; None when the trees are not
+    as remembered (the caller walks them)."""
+    base = str(out_dir)
+    spare = sibling(out_dir, SPARE)
+    top = str(spare)
+    if has_leftovers(base):
+        return None
+    try:
+        if (_top(out_dir), _top(spare)) != memo.tops:
+            return None
+    except OSError:
+        return None
+    if not _dirs_as_remembered(base, memo):
+        return None
+    live = memo.live
+    report = CommitReport()
+    changed: list[str] = []
+    added: list[str] = []
+    inodes: dict[str, int] = {}
+    lstat = os.lstat
+    for rel in sorted(files):
+        data = files[rel]
+        if rel not in live:
+            if rel in memo.live_dirs or any(p in live for p in _parents(rel)):
+                return None  # a directory where the file goes, or the reverse
+            added.append(rel)
+            changed.append(rel)
+            continue
+        path = f"{base}/{rel}"
+        found = lstat(path)
+        if not S_ISREG(found.st_mode):
+            return None
+        stamp = previous.get(rel)
+        if _unchanged(path, data, found, stamp, recorded_ns):
+            report.unchanged.append(rel)
+            inodes[rel] = found.st_ino
+            if stamp is None or not stat_matches(stamp, found, recorded_ns):
+                stamp = Stamp(found.st_size, found.st_mtime_ns, found.st_ino, content_hash(data))
+            report.stamps[rel] = stamp
+        else:
+            changed.append(rel)
+    stale = _stale(live, files, owned, previous)
+    if not changed and not stale:
+        report.dirs = memo.dirs
+        report.memo = memo
+        return report
+    dropped = set(stale)
+    kept = inodes
+    kept.update(
+        (rel, inode) for rel, inode in live.items() if rel not in files and rel not in dropped
+    )
+    # directories go only with the files they held
+    wanted_dirs = _ancestors([*kept, *changed]) if dropped else memo.live_dirs | _ancestors(added)
+    rewritten = set(changed)
+    # 1. the spare: remove what the next version does not hold (or holds as another file)
+    for rel, inode in memo.spare.items():
+        if rel in rewritten or kept.get(rel) != inode:
+            os.unlink(f"{top}/{rel}")
+    for rel in sorted(memo.spare_dirs - wanted_dirs, key=lambda d: -d.count("/")):
+        remove_tree(f"{top}/{rel}")
+    for rel in sorted(wanted_dirs - memo.spare_dirs, key=lambda d: d.count("/")):
+        os.mkdir(f"{top}/{rel}")
+    # 2. link what stays, write what changed
+    for rel, inode in kept.items():
+        if memo.spare.get(rel) != inode:
+            os.link(f"{base}/{rel}", f"{top}/{rel}", follow_symlinks=False)
+    for rel in changed:
+        with open(f"{top}/{rel}", "xb") as handle:
+            handle.write(files[rel])
+            handle.flush()
+            found = os.fstat(handle.fileno())
+        report.written.append(rel)
+        report.stamps[rel] = Stamp(
+            found.st_size, found.st_mtime_ns, found.st_ino, content_hash(files[rel])
+        )
+    # 3. swap
+    if not _exchange(spare, out_dir):
+        previous_dir = sibling(out_dir, PREVIOUS)
+        os.rename(out_dir, previous_dir)
+        os.rename(spare, out_dir)
+        os.rename(previous_dir, spare)
+    report.removed = stale
+    report.committed = True
+    now = {**kept, **{rel: report.stamps[rel].inode for rel in changed}}
+    # a directory's listing changed only where an entry came or went
+    moved = [*added, *stale, *(wanted_dirs ^ memo.live_dirs)]
+    touched = {rel.rpartition("/")[0] for rel in moved}
+    dirs: dict[str, DirStamp] = {}
+    for rel in ["", *wanted_dirs]:
+        path = f"{base}/{rel}" if rel else base
+        mtime = os.lstat(path).st_mtime_ns
+        remembered = memo.dirs.get(rel)
+        if rel in touched or remembered is None:
+            dirs[rel] = DirStamp(mtime, listing_hash(os.listdir(path)))
+        else:
+            dirs[rel] = DirStamp(mtime, remembered.listing)
+    report.dirs = dirs
+    report.memo = _memo(out_dir, now, wanted_dirs, live, memo.live_dirs, dirs)
     return report
 
 
