@@ -342,6 +342,35 @@ def build(
             rich_help_panel=MODE_PANEL,
         ),
     ] = False,
+    remote_cache: Annotated[
+        str | None,
+        typer.Option(
+            "--remote-cache",
+            metavar="URL",
+            help="Share results through this remote cache (grpc://, grpcs://, http://, "
+            "https://; overrides the config's url).",
+            show_default=False,
+            rich_help_panel=CACHE_PANEL,
+        ),
+    ] = None,
+    remote_upload: Annotated[
+        bool,
+        typer.Option(
+            "--remote-upload",
+            help="Upload results to the remote cache (default: the config's upload, off).",
+            show_default=False,
+            rich_help_panel=CACHE_PANEL,
+        ),
+    ] = False,
+    no_remote_upload: Annotated[
+        bool,
+        typer.Option(
+            "--no-remote-upload",
+            help="Only read the remote cache, whatever the config says.",
+            show_default=False,
+            rich_help_panel=CACHE_PANEL,
+        ),
+    ] = False,
 ) -> None:
     """Build the workspace's projects: discover, scan, resolve, compose, validate, emit, write.
 
@@ -378,6 +407,8 @@ def build(
         profile=profile,
         write_delta=write_delta,
         progress=not (as_json or no_progress or show_cache) and progress_wanted(),
+        remote_cache=remote_cache,
+        remote_upload=True if remote_upload else (False if no_remote_upload else None),
     )
     raise typer.Exit(run_build(options, started))
 
@@ -411,6 +442,9 @@ class BuildOptions:
     #: Draw a progress line on this process's stderr during a long build (never in a
     #: daemon: its stderr is a log).
     progress: bool = False
+    #: ``--remote-cache URL`` and ``--remote-upload/--no-remote-upload``.
+    remote_cache: str | None = None
+    remote_upload: bool | None = None
 
     def session_key(self) -> tuple[Any, ...]:
         """What makes two builds' sessions interchangeable (the workspace aside)."""
@@ -419,6 +453,8 @@ class BuildOptions:
             tuple(self.graph_filter or ()),
             self.incremental,
             str(self.cache_dir) if self.cache_dir is not None else None,
+            self.remote_cache,
+            self.remote_upload,
         )
 
 
@@ -492,6 +528,8 @@ def run_build(options: BuildOptions, started: float, host: SessionHost | None = 
             incremental=options.incremental,
             cache_dir=options.cache_dir,
             graph_filter=options.graph_filter,
+            remote_cache=options.remote_cache,
+            remote_upload=options.remote_upload,
         ),
     )
     assert session.cache is not None

@@ -69,6 +69,8 @@ CODES: dict[str, str] = {
     # cache (warnings)
     "CACHE_PURGED": "the cache was corrupt or from another version; it was purged and rebuilt",
     "CACHE_UNUSABLE": "the cache or its key cannot be used; the build ran without reading or saving it",
+    "REMOTE_CACHE": "the remote cache failed, refused or sent a blob that did not verify; the"
+    " build ran locally with the same outputs",
 }
 
 CONFIG_CODES = frozenset(

@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 
+# the remote-cache servers: reapi_server, http_cache_server, fresh_* (tests/remote_servers.py)
+pytest_plugins = ["tests.remote_servers"]
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
 

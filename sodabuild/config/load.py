@@ -768,6 +768,7 @@ def _load_workspace(ws_file: Path) -> ResolvedWorkspace:
         rule_dirs=rule_dirs,
         projects=projects,
         max_file_bytes=workspace.workspace.max_file_bytes,
+        remote_cache=workspace.workspace.remote_cache,
     )
 
 

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from sodabuild.remote.settings import RemoteCacheSettings
+
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 ProjectName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 ModulePrefix = Annotated[
@@ -51,6 +53,11 @@ class WorkspaceTable(_Strict):
         le=1 << 40,
         description="Largest input file (source, schema) read, in bytes; a larger one is an"
         " INPUT_TOO_LARGE error.",
+    )
+    remote_cache: RemoteCacheSettings | None = Field(
+        None,
+        description="A remote cache shared by the workspace's builds (REAPI over gRPC, or"
+        " bazel-remote's HTTP protocol); reads only unless `upload = true`.",
     )
 
 
@@ -240,6 +247,8 @@ class ResolvedWorkspace(_Strict):
     rule_dirs: tuple[str, ...]
     projects: tuple[ResolvedProject, ...]
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    #: Not part of any cache key: where results are shared does not change them.
+    remote_cache: RemoteCacheSettings | None = None
 
     def project(self, name: str) -> ResolvedProject:
         for project in self.projects:

@@ -43,6 +43,7 @@ from sodabuild.scan import GqlDefinition, ModuleScan
 
 if TYPE_CHECKING:
     from sodabuild.compose.document import Composed
+    from sodabuild.remote.share import RemoteShare
     from sodabuild.validate.documents import HostMap
 
 PHASES = ("discover", "scan", "resolve", "compose", "validate", "emit", "write")
@@ -94,6 +95,8 @@ class BuildResult:
     #: "full": every stage ran (reusing the cache); "changes": a change set was applied
     #: to the session's last build (engine/update.py).
     mode: str = "full"
+    #: What the remote cache did (``--json``: ``cache.remote``); None without one.
+    remote: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -181,7 +184,8 @@ class _Phase:
         self.start = time.perf_counter()
 
     def __exit__(self, *exc: object) -> None:
-        self.timings[self.name] += time.perf_counter() - self.start
+        timings = self.timings  # "remote" appears only in builds that use a remote cache
+        timings[self.name] = timings.get(self.name, 0.0) + time.perf_counter() - self.start
 
 
 class _Build:
@@ -194,8 +198,13 @@ class _Build:
         warm: WarmState | None = None,
         memory: SessionMemory | None = None,
         graph_filter: Mapping[str, Any] | None = None,
+        remote: RemoteShare | None = None,
     ) -> None:
         self.workspace = workspace
+        #: The remote cache's share of the warm state (remote/share.py), if configured.
+        self.remote = remote
+        if remote is not None and (warm is None or warm.version != STATE_VERSION):
+            warm = WarmState()  # what a fetch fills
         #: ``--graph-filter`` fields (prune.parse_graph_filters), over each rule's default.
         self.graph_filter = dict(graph_filter or {})
         self._users: dict[DefRef, list[DefRef]] | None = None
@@ -584,6 +593,15 @@ class _Build:
                         )
                         with self.timer.phase("discover"):
                             files = self.discovery.discover(project, rule)
+                        if self.remote is not None and self.warm is not None:
+                            with self.timer.phase("remote"):
+                                if self.remote.wanted(files, self.warm):
+                                    self.remote.fetch(
+                                        project.name,
+                                        self._remote_context(project, rule),
+                                        self._remote_inputs(project, files),
+                                        self.warm,
+                                    )
                         progress.update(f"scan {project.name}", 0, len(files), "files")
                         with self.timer.phase("scan"):
                             by_file = self.discovery.entries(files, rule)
@@ -736,6 +754,15 @@ class _Build:
                 1 for plan in plans for ref in plan.refs if ref in self.documents.dynamic
             )
             result.diagnostics.sort(key=Diagnostic.sort_key)
+        state = state if state is not None else self.warm_state()
+        if self.remote is not None and not self.check:
+            with self.timer.phase("remote"):
+                for plan in self.plans:
+                    self.remote.upload(
+                        self._remote_context(plan.project, plan.rule),
+                        self._remote_inputs(plan.project, plan.files),
+                        state,
+                    )
         built = BuildResult(
             self.workspace.name,
             self.workspace.root,
@@ -745,10 +772,25 @@ class _Build:
             self.module_graph,
             self.definition_graph,
             self.check,
-            state if state is not None else self.warm_state(),
+            state,
         )
         self.retain(built)
         return built
+
+    def _remote_context(self, project: ResolvedProject, rule: Rule) -> str:
+        from sodabuild.remote.share import RemoteShare
+
+        # both hold no absolute path: the same in every checkout
+        return RemoteShare.context(project.model_dump_json(), rule.content_hash())
+
+    def _remote_inputs(self, project: ResolvedProject, files: list[str]) -> dict[str, str]:
+        """The project's inputs (discovered files and schemas) by content hash."""
+        found = {}
+        for path in [*files, *project.schema_paths]:
+            digest = self.store.hash(path)
+            if digest is not None:
+                found[path] = digest
+        return found
 
     def prepare(self) -> None:
         """Load what the next change would wait for: the modules that compose and validate,
@@ -815,6 +857,7 @@ def build_workspace(
     warm: WarmState | None = None,
     memory: SessionMemory | None = None,
     graph_filter: Mapping[str, Any] | None = None,
+    remote: RemoteShare | None = None,
 ) -> BuildResult:
     """Build the selected projects (all by default); with ``check`` nothing is written.
 
@@ -823,4 +866,4 @@ def build_workspace(
     ``graph_filter``: the fields given by ``--graph-filter`` (see sodabuild.prune).
     """
     selected = select_projects(workspace, projects)
-    return _Build(workspace, rules, selected, check, warm, memory, graph_filter).run()
+    return _Build(workspace, rules, selected, check, warm, memory, graph_filter, remote).run()

@@ -58,7 +58,11 @@ def build_summary(
             }
             for p in result.projects
         ],
-        "cache": {"notes": [d.to_json() for d in notes or []], "no_op": False},
+        "cache": {
+            "notes": [d.to_json() for d in notes or []],
+            "no_op": False,
+            **({"remote": result.remote} if getattr(result, "remote", None) else {}),
+        },
         "stats": {
             "mode": result.mode,
             "timings_ms": {k: round(v * 1000, 3) for k, v in result.timings.items()},
@@ -204,5 +208,12 @@ def render(
     )
     if summary["cache"]["no_op"]:
         verdict += " (no-op: nothing changed)"
+    remote = summary["cache"].get("remote")
+    if remote is not None:
+        cache += (
+            f"; remote {remote['hits']} hits, {remote['misses']} misses,"
+            f" {remote['bytes_downloaded'] / 1e6:.1f} MB in, {remote['bytes_uploaded'] / 1e6:.1f} MB"
+            f" out, {remote['seconds']:.2f}s"
+        )
     lines.append(f"{verdict} in {stats['wall_ms'] / 1000:.2f}s; {cache}")
     return lines

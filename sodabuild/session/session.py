@@ -103,8 +103,14 @@ class BuilderSession:
         projects: list[str] | None = None,
         incremental: bool = True,
         graph_filter: list[str] | None = None,
+        remote_cache: str | None = None,
+        remote_upload: bool | None = None,
     ) -> None:
         from sodabuild.prune import FilterSyntaxError, parse_graph_filters, usage_error
+
+        #: ``--remote-cache URL`` and ``--remote-upload/--no-remote-upload`` (over the config).
+        self.remote_cache = remote_cache
+        self.remote_upload = remote_upload
 
         try:
             #: ``--graph-filter`` values as given, and the fields they set.
@@ -345,15 +351,24 @@ class BuilderSession:
             warm = self.warm if self.incremental else None
             if warm is not None and change_set:
                 warm = self._forget(warm, change_set)
-            result = build_workspace(
-                self.workspace,
-                self.rules,
-                self.projects,
-                check=check,
-                warm=warm,
-                memory=self.memory,
-                graph_filter=self._filter_fields,
-            )
+            share = self._remote_share()
+            try:
+                result = build_workspace(
+                    self.workspace,
+                    self.rules,
+                    self.projects,
+                    check=check,
+                    warm=warm,
+                    memory=self.memory,
+                    graph_filter=self._filter_fields,
+                    remote=share,
+                )
+            finally:
+                if share is not None:
+                    share.cache.close()
+            if share is not None:
+                result.remote = share.summary()
+                self._remote_notes(share)
         if result.state is not None:
             # a build of part of the workspace keeps the cache entries of the rest
             subset = bool(self.graph_filter) or (
@@ -363,6 +378,60 @@ class BuilderSession:
             self.warm = result.state.merged_into(self.warm, written) if subset else result.state
         self.last = result
         return result
+
+    def _remote_share(self) -> Any:
+        """The remote cache of this build (remote/share.py), or None: none configured, or
+        one that cannot be opened (a REMOTE_CACHE warning; the build runs locally)."""
+        assert self.workspace is not None
+        settings = self.workspace.remote_cache
+        if self.remote_cache is not None:
+            from sodabuild.remote.settings import RemoteCacheSettings
+
+            base = settings.model_dump() if settings is not None else {}
+            try:
+                settings = RemoteCacheSettings.model_validate({**base, "url": self.remote_cache})
+            except ValueError as exc:
+                self._remote_warning(f"--remote-cache {self.remote_cache}: {_first_error(exc)}")
+                return None
+        if settings is None:
+            return None
+        from sodabuild.remote.settings import MissingHeaders
+        from sodabuild.remote.share import open_share
+
+        try:
+            return open_share(settings, self.remote_upload, lambda error: None)
+        except (MissingHeaders, ValueError, ImportError) as exc:
+            self._remote_warning(f"remote cache {settings.url} not used: {exc}")
+            return None
+
+    def _remote_notes(self, share: Any) -> None:
+        """The remote cache's failure (one, whatever failed after it) and the blobs that
+        failed verification, as warnings: the build itself ran locally."""
+        cache = share.cache
+        if cache.error is not None:
+            self._remote_warning(str(cache.error))
+        if cache.corrupt:
+            self._remote_warning(
+                f"{len(cache.corrupt)} blob(s) from the remote cache {cache.url} did not match"
+                " their digest and were ignored (the entries naming them were not used)",
+                hint="the server's storage is damaged or was written by something else: clear"
+                " the entries, or stop uploading from the client that wrote them",
+            )
+
+    def _remote_warning(self, message: str, hint: str | None = None) -> None:
+        if self.cache is None:
+            return
+        self.cache.notes.append(
+            Diagnostic(
+                "REMOTE_CACHE",
+                message,
+                self.workspace.file if self.workspace else "",
+                severity=Severity.WARNING,
+                hint=hint
+                or "the build ran locally and its outputs are the same; check the server,"
+                " or the [workspace.remote_cache] settings",
+            )
+        )
 
     def changes(self, check: bool) -> set[str] | None:
         """The files edited since this session's last build (empty: a no-op), or None when
@@ -554,7 +623,22 @@ class BuilderSession:
             },
             "schemas_validated": sorted(warm.validated_schemas) if warm else [],
             "last_build": (last or {}).get("stats", {}).get("cache_hit_ratio"),
+            "remote": self._remote_report((last or {}).get("cache", {}).get("remote")),
         }
+
+    def _remote_report(self, last: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The remote cache in force (url, upload) and what it did in the last build."""
+        assert self.workspace is not None
+        settings = self.workspace.remote_cache
+        url = self.remote_cache or (settings.url if settings else None)
+        if url is None:
+            return None
+        upload = (
+            self.remote_upload
+            if self.remote_upload is not None
+            else bool(settings and settings.upload)
+        )
+        return {"url": url, "upload": upload, "last_build": last}
 
 
 @dataclass
@@ -607,3 +691,12 @@ def clean_cache(directory: Path) -> Cleaned:
 
 def dumps(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True)
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        found = errors()
+        if found:
+            return str(found[0].get("msg", exc))
+    return str(exc)

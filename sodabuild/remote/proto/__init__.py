@@ -1,0 +1,1 @@
+"""Vendored generated REAPI modules (see README.md; regenerate, never edit)."""
