@@ -33,7 +33,7 @@ from types import ModuleType
 from typing import Any
 
 from benchmarks.report import compare, gate, gate_table, table
-from benchmarks.scenarios import SCENARIOS, BenchError, ScenarioResult, Workspace
+from benchmarks.scenarios import OPT_IN, SCENARIOS, BenchError, ScenarioResult, Workspace
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = {"small": 100, "medium": 1_000, "large": 10_000, "xlarge": 30_000}
@@ -168,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         f"(default {DEFAULT_SIZES})",
     )
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument(
+        "--scenarios", default=",".join(name for name in SCENARIOS if name not in OPT_IN)
+    )
     parser.add_argument("--no-peers", action="store_true", help="skip relay-compiler")
     parser.add_argument("--work", type=Path, default=REPO / ".cache" / "bench")
     parser.add_argument(

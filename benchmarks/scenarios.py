@@ -496,3 +496,22 @@ SCENARIOS: dict[str, Callable[[Workspace, int], ScenarioResult]] = {
     "discovery": measure_discovery,
     "watch_latency": measure_watch,
 }
+
+
+# -- opt-in scenarios: run when named (--scenarios), left out of the default list -------------
+
+#: The remote cache's (benchmarks/remote.py): they start servers and run extra cold builds;
+#: run.py's default list leaves them out.
+OPT_IN = ("remote_fresh_checkout_grpc", "remote_fresh_checkout_http", "remote_server_down")
+
+
+def _opt_in(name: str) -> Callable[[Workspace, int], ScenarioResult]:
+    def scenario(ws: Workspace, reps: int) -> ScenarioResult:
+        from benchmarks.remote import REMOTE_SCENARIOS
+
+        return REMOTE_SCENARIOS[name](ws, reps)
+
+    return scenario
+
+
+SCENARIOS.update({name: _opt_in(name) for name in OPT_IN})

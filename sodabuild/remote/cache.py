@@ -267,6 +267,14 @@ class RemoteCache(ABC):
         self._guarded("upload", work, upload=True)
         return self._error is None and outcome["stored"] == len(action_results)
 
+    def idle(self) -> None:
+        """Stop the worker threads until the next call needs them (connections stay): a
+        build forks its validation workers only from a single-threaded process."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
     def close(self) -> None:
         """Release connections and threads; later calls are misses and no-ops."""
         with self._lock:

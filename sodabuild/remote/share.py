@@ -111,6 +111,10 @@ class RemoteShare:
         self.cache = cache
         self.upload_enabled = upload
         self.report = ShareReport()
+        #: Project keys the server already holds (a hit this build), and the package
+        #: entries found: an upload does not send them again.
+        self.stored: set[Digest] = set()
+        self.packages: dict[Digest, ActionEntry] = {}
 
     # -- keys --------------------------------------------------------------------------------
 
@@ -168,7 +172,9 @@ class RemoteShare:
             project, packages = self.keys(context, inputs)
             found = self.cache.get_action_results([project])
             entries = [found[project]] if project in found else []
-            if not entries:
+            if entries:
+                self.stored.add(project)
+            else:
                 entries = self._package_entries(list(packages.values()))
             if not entries:
                 return
@@ -186,6 +192,7 @@ class RemoteShare:
                 self.report.entries_used += 1
             self.report.projects_fetched.append(name)
         finally:
+            self.cache.idle()
             self.report.seconds += time.perf_counter() - started
 
     def _package_entries(self, keys: list[Digest]) -> list[ActionEntry]:
@@ -199,6 +206,7 @@ class RemoteShare:
         found = self.cache.get_action_results(probe)
         if found and rest:
             found.update(self.cache.get_action_results(rest))
+        self.packages.update(found)
         return [found[key] for key in keys if key in found]
 
     # -- upload ------------------------------------------------------------------------------
@@ -210,15 +218,18 @@ class RemoteShare:
         started = time.perf_counter()
         try:
             project, packages = self.keys(context, inputs)
-            shards = _shards(inputs, state)
-            common = pickle.dumps(
+            if project in self.stored:
+                return  # the server holds this very project entry
+            # packages whose entry the server holds keep it (and its shard)
+            held = {d: self.packages[k] for d, k in packages.items() if k in self.packages}
+            shards = _shards({p: h for p, h in inputs.items() if _package(p) not in held}, state)
+            common = dumps(
                 (
                     "common",
                     sorted(state.validated),
                     sorted(state.validated_schemas),
                     sorted(state.schema_warnings.items()),
-                ),
-                protocol=5,
+                )
             )
             blobs: dict[Digest, bytes] = {Digest.of(common): common}
             names: dict[str, Digest] = {}
@@ -232,6 +243,10 @@ class RemoteShare:
                 for directory, key in packages.items()
                 if directory in names
             }
+            for directory, entry in held.items():
+                shard = entry.files.get(f"{SHARD}{directory}")
+                if shard is not None:
+                    names[directory] = shard
             entries[project] = ActionEntry(
                 {**{f"{SHARD}{d}": digest for d, digest in names.items()}, COMMON: common_digest}
             )
@@ -254,6 +269,17 @@ class RemoteShare:
         }
 
 
+def dumps(value: Any) -> bytes:
+    """A blob's bytes: the same for equal values whichever objects hold them (no memo:
+    pickle's memo records which equal strings happen to be one object), so that an upload
+    of an unchanged result names blobs the server holds already."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=5)
+    pickler.fast = True  # no memo (the values are trees: no cycles)
+    pickler.dump(value)
+    return buffer.getvalue()
+
+
 def _shards(inputs: Mapping[str, str], state: WarmState) -> dict[str, bytes]:
     """Per directory, the pickled warm-state entries of its modules (current ones only)."""
     by_dir: dict[str, dict[str, Any]] = {}
@@ -269,14 +295,13 @@ def _shards(inputs: Mapping[str, str], state: WarmState) -> dict[str, bytes]:
         if ref.path in inputs:
             by_dir[_package(ref.path)]["composed"][ref] = entry
     return {
-        directory: pickle.dumps(
+        directory: dumps(
             (
                 "shard",
                 sorted(shard["scans"].items()),
                 sorted(shard["markers"].items()),
                 sorted(shard["composed"].items(), key=lambda item: (item[0].path, item[0].name)),
-            ),
-            protocol=5,
+            )
         )
         for directory, shard in sorted(by_dir.items())
     }

@@ -391,8 +391,18 @@ class BuilderSession:
             try:
                 settings = RemoteCacheSettings.model_validate({**base, "url": self.remote_cache})
             except ValueError as exc:
-                self._remote_warning(f"--remote-cache {self.remote_cache}: {_first_error(exc)}")
-                return None
+                from sodabuild.diagnostics import SodabuildError
+
+                raise SodabuildError(
+                    [
+                        Diagnostic(
+                            "USAGE",
+                            f"--remote-cache {self.remote_cache}: {_first_error(exc)}",
+                            hint="give grpc://host:port, grpcs://host[:port], http://host[:port]"
+                            "[/path] or https://...",
+                        )
+                    ]
+                ) from None
         if settings is None:
             return None
         from sodabuild.remote.settings import MissingHeaders
@@ -698,5 +708,5 @@ def _first_error(exc: ValueError) -> str:
     if callable(errors):
         found = errors()
         if found:
-            return str(found[0].get("msg", exc))
+            return str(found[0].get("msg", exc)).removeprefix("Value error, ")
     return str(exc)
