@@ -766,7 +766,7 @@ def _refusal(code: int, stdout: str, stderr: str) -> dict[str, Any]:
 def _describe(key: tuple[Any, ...] | None) -> str:
     if key is None:
         return "-"
-    projects, graph_filter, _incremental, cache = key
+    projects, graph_filter, _incremental, cache = key[:4]
     parts = [f"-p {' -p '.join(projects)}" if projects else "all projects"]
     parts += [f"--graph-filter {f}" for f in graph_filter]
     if cache:
