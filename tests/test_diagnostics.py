@@ -37,7 +37,15 @@ VALID = CASES_DIR / "valid"
 #: INPUT_SKIPPED needs a FIFO or a symlink, which a copied case cannot hold:
 #: tests/test_path_safety.py covers it.
 #: CACHE_UNUSABLE (a cache dir that is a file, read-only...): tests/test_cache_safety.py.
-NOT_COVERED_BY_CASES = {"OUTPUT_WRITE", "USAGE", "CACHE_PURGED", "INPUT_SKIPPED", "CACHE_UNUSABLE"}
+#: REMOTE_CACHE needs a server (or a dead one): tests/test_remote_build.py covers it.
+NOT_COVERED_BY_CASES = {
+    "OUTPUT_WRITE",
+    "USAGE",
+    "CACHE_PURGED",
+    "INPUT_SKIPPED",
+    "CACHE_UNUSABLE",
+    "REMOTE_CACHE",
+}
 
 Key = tuple[str, str | None, int | None, int | None]
 

@@ -197,7 +197,8 @@ class CuttingProxy:
         self.requests = b""  # what the client sent before the cut (for failure messages)
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
 
     def _accept(self) -> None:
         while not self.cut.is_set():
@@ -217,8 +218,10 @@ class CuttingProxy:
                     _reset(upstream)
                     return
                 self._sockets += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, True), daemon=True).start()
+            for args in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(
+                    target=self._pump, args=args, name="proxy-pump", daemon=True
+                ).start()
 
     def _pump(self, source: socket.socket, target: socket.socket, answers: bool) -> None:
         while True:
@@ -250,19 +253,28 @@ class CuttingProxy:
         """(With the lock held.)"""
         self.cut.set()
         with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        with contextlib.suppress(OSError):
             self.listener.close()  # refused from now on
         for sock in self._sockets:
             _reset(sock)
 
     def close(self) -> None:
+        """Cut, and wait for the proxy's threads: a test after this one may fork (the
+        validation workers are forked only from a single-threaded process)."""
         with self._lock:
             self._cut()
+        self._thread.join(timeout=10)
+        for thread in [t for t in threading.enumerate() if t.name.startswith("proxy-pump")]:
+            thread.join(timeout=10)
 
 
 def _reset(sock: socket.socket) -> None:
     """Close with an RST, as a dead peer's kernel would answer."""
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RD)  # wakes a thread blocked reading it (sends nothing)
     with contextlib.suppress(OSError):
         sock.close()
 

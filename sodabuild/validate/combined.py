@@ -21,12 +21,13 @@ from collections.abc import Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from graphql import DocumentNode, GraphQLSchema, specified_rules, validate
+from graphql import DocumentNode, GraphQLSchema, specified_rules
 from graphql.language import DefinitionNode
 from graphql.validation import NoUnusedFragmentsRule
 from graphql.validation.rules import overlapping_fields_can_be_merged
 
 from sodabuild.compose.document import Composed
+from sodabuild.validate.engine import validate_document
 
 COMBINED_RULES = tuple(rule for rule in specified_rules if rule is not NoUnusedFragmentsRule)
 
@@ -161,7 +162,7 @@ def _failing_sources(
     """The GraphQL sources holding an error of the combined ``document``; None when
     validation was aborted (or an error cannot be placed): then it proves nothing."""
     with document_budgets(documents):
-        errors = validate(
+        errors = validate_document(
             schema, document, COMBINED_RULES, max_errors=ERRORS_PER_DOCUMENT * documents
         )
     names: list[str] = []

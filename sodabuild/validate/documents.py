@@ -12,12 +12,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from graphql import GraphQLError, GraphQLSchema, specified_rules, validate
+from graphql import GraphQLError, GraphQLSchema, specified_rules
 from graphql.validation import ASTValidationRule, NoUnusedFragmentsRule
 
 from sodabuild.compose.document import Composed
 from sodabuild.diagnostics import Diagnostic
 from sodabuild.scan.static import Text, joined, locate
+from sodabuild.validate.engine import validate_document
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -83,7 +84,7 @@ def validate_composed(
 ) -> Sequence[Diagnostic]:
     rules = OPERATION_RULES if composed.kind == "operation" else FRAGMENT_RULES
     try:
-        errors = validate(schema, composed.ast(), rules)
+        errors = validate_document(schema, composed.ast(), rules)
     except RecursionError:
         # Each string's nesting is bounded (compose.document.MAX_GRAPHQL_DEPTH), but a chain
         # of fragments each nesting deeply adds up in the recursive validation rules.
@@ -113,7 +114,7 @@ def _aborted(schema: GraphQLSchema, composed: Composed, diagnostic: Diagnostic) 
     if diagnostic.message != "Validation aborted.":
         return diagnostic
     # without rules only the fragment-nesting guard runs: it tells depth from budget
-    if validate(schema, composed.ast(), []):
+    if validate_document(schema, composed.ast(), []):
         return replace(diagnostic, message=_TOO_DEEP, hint=_TOO_DEEP_HINT)
     return replace(diagnostic, message=_TOO_COMPLEX, hint=_TOO_COMPLEX_HINT)
 

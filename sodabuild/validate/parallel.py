@@ -25,9 +25,10 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar, cast
 
-from graphql import GraphQLSchema, parse, validate
+from graphql import GraphQLSchema, parse
 
 from sodabuild.validate.documents import FRAGMENT_RULES, OPERATION_RULES
+from sodabuild.validate.engine import validate_document
 
 #: Below this many documents a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 400
@@ -47,7 +48,7 @@ def _check(item: tuple[str, bool]) -> bool:
     text, is_fragment = item
     assert _schema is not None
     rules = FRAGMENT_RULES if is_fragment else OPERATION_RULES
-    return not validate(_schema, parse(text, no_location=True), rules)
+    return not validate_document(_schema, parse(text, no_location=True), rules)
 
 
 def _call(index: int) -> object:
