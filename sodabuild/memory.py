@@ -24,14 +24,28 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+_frozen = 0  # gc_frozen blocks entered and not left
+
+
 @contextmanager
 def gc_frozen() -> Iterator[None]:
     """What exists now is never traversed; new garbage is collected, rarely."""
+    global _frozen
     threshold = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
+    _frozen += 1
     try:
         yield
     finally:
+        _frozen -= 1
         gc.set_threshold(*threshold)
         gc.unfreeze()
+
+
+def freeze_more() -> None:
+    """Inside gc_frozen: what exists now is never traversed either (until gc_frozen's end
+    unfreezes it all), for a stage that made many long-lived objects and no garbage
+    (the first collection after it would traverse them all). Elsewhere nothing."""
+    if _frozen:
+        gc.freeze()

@@ -87,6 +87,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (ws / "rules" / "persisted.star").write_text(RULE, encoding="utf-8")
     config = (REPO / "workspace.example.toml").read_text(encoding="utf-8")
     config = config.replace("[workspace]\n", '[workspace]\nrule_dirs = ["rules"]\n', 1)
+    config = config.replace('rules = ["graphql-typed"]\n', "")  # gql-app's: "persisted" here
     for project in ("shared-lib", "small-app", "gql-app"):
         root = f'root = "fixtures/{project}"\n'
         config = config.replace(root, root + 'rules = ["persisted"]\n')

@@ -44,10 +44,11 @@ from syrupy.assertion import SnapshotAssertion
 from sodabuild.emit.python_types import module_targets
 from sodabuild.session.session import BuilderSession, ChangeSet
 
-from .conftest import FIXTURES, read_tree, run_cli
+from .conftest import FIXTURES, copy_example_workspace, read_tree, run_cli
 
 TYPED = "typed_types"  # the package the typed-app tree is imported as
 GQL_APP = "gqlapp_types"
+EXAMPLE = "example_types"  # the typed project of the example workspace (workspace.example.toml)
 
 
 def _workspace(root: Path, *projects: tuple[str, Path, str]) -> Path:
@@ -82,18 +83,35 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def packages(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The generated trees as two importable packages (relative imports only: the top
-    package may be named anything)."""
+def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled example workspace, built as the README's first command builds it: one
+    project (gql-app) selects the typed rule there."""
+    root = copy_example_workspace(tmp_path_factory.mktemp("example") / "ws")
+    result = run_cli("build", "-w", str(root), "--json")
+    assert result.code == 0, result.stdout + result.stderr
+    typed = [
+        p["name"] for p in json.loads(result.stdout)["projects"] if "python_types" in p["outputs"]
+    ]
+    assert typed == ["gql-app"]
+    return root
+
+
+@pytest.fixture(scope="module")
+def packages(
+    built: Path, example: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """The generated trees as importable packages (relative imports only: the top package
+    may be named anything)."""
     root = tmp_path_factory.mktemp("packages")
     shutil.copytree(built / "typed-app" / "__generated__" / "types", root / TYPED)
     shutil.copytree(built / "gql-app" / "__generated__" / "types", root / GQL_APP)
+    shutil.copytree(example / "fixtures" / "gql-app" / "__generated__" / "types", root / EXAMPLE)
     sys.path.insert(0, str(root))
     try:
         yield root
     finally:
         sys.path.remove(str(root))
-        for name in [m for m in sys.modules if m.split(".")[0] in (TYPED, GQL_APP)]:
+        for name in [m for m in sys.modules if m.split(".")[0] in (TYPED, GQL_APP, EXAMPLE)]:
             del sys.modules[name]
 
 
@@ -190,8 +208,9 @@ unknown: queries.GetNodeVariables = {{"id": "n", "first": 2}}
 
 
 def test_mypy_strict(packages: Path) -> None:
-    """One mypy run: both generated packages, code using them right (no error) and wrong
-    (exactly the expected errors), with and without the pydantic plugin config."""
+    """One mypy run: the generated packages (the example workspace's included), code using
+    them right (no error) and wrong (exactly the expected errors), with the pydantic
+    plugin."""
     (packages / "uses.py").write_text(USES, encoding="utf-8")
     (packages / "misuses.py").write_text(MISUSES, encoding="utf-8")
     config = packages / "mypy.ini"
@@ -210,6 +229,8 @@ def test_mypy_strict(packages: Path) -> None:
             TYPED,
             "-p",
             GQL_APP,
+            "-p",
+            EXAMPLE,
             "-m",
             "uses",
             "-m",
@@ -233,7 +254,7 @@ def test_every_model_builds(packages: Path) -> None:
     import pydantic
 
     built = 0
-    for package in (TYPED, GQL_APP):
+    for package in (TYPED, GQL_APP, EXAMPLE):
         root = _import(package)
         for info in pkgutil.walk_packages(root.__path__, f"{package}."):
             module = _import(info.name)
@@ -245,7 +266,7 @@ def test_every_model_builds(packages: Path) -> None:
                 ):
                     assert value.model_rebuild(force=True) is True
                     built += 1
-    assert built > 80
+    assert built > 120
 
 
 def test_generated_modules_import_without_graphql_core(packages: Path) -> None:
@@ -613,6 +634,36 @@ def test_incremental_equals_clean(tmp_path: Path) -> None:
         session.dispose()
 
 
+def test_leaf_edit_writes_one_typed_module_and_noop_writes_nothing(tmp_path: Path) -> None:
+    """From the command line (a new process each build): a no-op build writes nothing; an
+    edit of one operation rewrites its typed module and no other typed file (a file
+    rewritten is a new inode: unchanged ones are kept as they are)."""
+    root = _workspace(tmp_path / "ws", ("typed-app", FIXTURES / "typed-app", ""))
+    types = root / "typed-app" / "__generated__" / "types"
+
+    def build() -> int:
+        result = run_cli("build", "-w", str(root), "--json")
+        assert result.code == 0, result.stdout + result.stderr
+        (project,) = json.loads(result.stdout)["projects"]
+        written: int = project["files_written"]
+        return written
+
+    def inodes() -> dict[str, int]:
+        return {p.relative_to(types).as_posix(): p.stat().st_ino for p in types.rglob("*.py")}
+
+    assert build() > 0
+    before = inodes()
+    assert build() == 0
+    assert inodes() == before
+    queries = root / "typed-app" / "app" / "queries.py"
+    queries.write_text(queries.read_text().replace(*QUERIES_EDIT), encoding="utf-8")
+    assert build() > 0
+    after = inodes()
+    assert sorted(after) == sorted(before)
+    assert {p for p in after if after[p] != before[p]} == {"app/queries.py"}
+    assert build() == 0
+
+
 # -- names ----------------------------------------------------------------------------------
 
 COLLISIONS = '''\
@@ -771,3 +822,263 @@ def test_scalar_mapping(tmp_path: Path, forget_imports: None) -> None:
     result = run_cli("build", "-w", str(root))
     assert result.code == 2
     assert "sodabuild.toml:" in result.stderr and "CONFIG_INVALID" in result.stderr
+
+
+# -- regressions ----------------------------------------------------------------------------
+
+#: USER_FIELDS, a plain-string fragment of gql-app that other modules import and splice:
+#: the edit adds a line above REPO_FIELDS (a marked string, an element of its own).
+CONSTANT_EDIT = ("  login\n  name\n", "  login\n  name\n  bio\n")
+
+
+def _gql_app_workspace(root: Path) -> Path:
+    _workspace(root, ("gql-app", FIXTURES / "gql-app", 'rules = ["graphql-typed"]\n'))
+    workspace = root / "sodabuild.toml"
+    workspace.write_text(
+        workspace.read_text() + '\n[plugins.graphql]\ngql_modules = ["sodabuild.graphql", "gql"]\n',
+        encoding="utf-8",
+    )
+    return root
+
+
+def _clean_tree(root: Path, tmp: Path, project: str) -> dict[str, bytes]:
+    """The out_dir of ``project`` after a clean build of a copy of ``root``."""
+    copy = tmp / f"clean-{len(list(tmp.iterdir()))}"
+    shutil.copytree(
+        root, copy, ignore=shutil.ignore_patterns("__generated__", ".*.sodabuild-*", ".cache")
+    )
+    result = run_cli("build", "-w", str(copy), "--no-incremental")
+    assert result.code == 0, result.stderr
+    return read_tree(copy / project / "__generated__")
+
+
+@pytest.mark.parametrize("watched", [True, False])
+def test_imported_constant_edit_equals_clean(tmp_path: Path, watched: bool) -> None:
+    """An edit of a spliced constant moves a fragment element of the same module (its line
+    changes, its document does not): the fragment's shapes were remembered under its old
+    owner, whose nested models the renamed module never named (KeyError in
+    ``_Renderer.ref``). Warm session and a new process on its cache equal a clean build."""
+    root = _gql_app_workspace(tmp_path / "ws")
+    cleans = tmp_path / "cleans"
+    cleans.mkdir()
+    fragments = root / "gql-app" / "ghclient" / "fragments.py"
+    out = root / "gql-app" / "__generated__"
+    session = BuilderSession(root / "sodabuild.toml", cwd=root)
+    session.load()
+    try:
+        session.update()
+        for step in range(2):  # the edit, then back
+            text = fragments.read_text(encoding="utf-8")
+            old, new = CONSTANT_EDIT if step == 0 else CONSTANT_EDIT[::-1]
+            assert old in text
+            fragments.write_text(text.replace(old, new, 1), encoding="utf-8")
+            change = ChangeSet.of(modified=["gql-app/ghclient/fragments.py"])
+            result = session.update(change if watched else None)
+            assert result.ok, [d for p in result.projects for d in p.diagnostics]
+            expected = _clean_tree(root, cleans, "gql-app")
+            assert read_tree(out) == expected, f"step {step}"
+            line = b"(ghclient/fragments.py, line %d)" % (33 if step == 0 else 32)
+            assert line in expected["types/ghclient/fragments.py"]
+            session.save({"ok": True})
+            fresh = BuilderSession(root / "sodabuild.toml", cwd=root)
+            fresh.load()
+            try:
+                assert fresh.update().ok
+            finally:
+                fresh.dispose()
+            assert read_tree(out) == expected, f"fresh, step {step}"
+    finally:
+        session.dispose()
+
+
+def test_fragment_made_ambiguous_and_back_equals_clean(tmp_path: Path) -> None:
+    """A second fragment of a name others find by name makes them fail (ambiguous), and
+    goes again: the fragment's shape was made anew meanwhile, while the remembered shape of
+    a fragment spreading it (unchanged all along) still extended the earlier one; the module
+    had both (the class twice) and its user another base. A remembered shape now holds
+    only while the fragment shapes it was made with are the current ones."""
+    root = _gql_app_workspace(tmp_path / "ws")
+    cleans = tmp_path / "cleans"
+    cleans.mkdir()
+    extra = root / "gql-app" / "ghclient" / "graphql" / "more.graphql"
+    out = root / "gql-app" / "__generated__"
+    session = BuilderSession(root / "sodabuild.toml", cwd=root)
+    session.load()
+    try:
+        assert session.update().ok
+        extra.write_text("fragment ActorFields on Actor {\n  login\n}\n", encoding="utf-8")
+        result = session.update()
+        codes = {d.code for p in result.projects for d in p.diagnostics}
+        assert not result.ok and "GQL_FRAGMENT_AMBIGUOUS" in codes
+        extra.unlink()
+        assert session.update().ok
+        tree = read_tree(out)
+        assert tree == _clean_tree(root, cleans, "gql-app")
+        assert tree["types/ghclient/graphql/fragments_graphql.py"].count(b"class ActorFields(") == 1
+    finally:
+        session.dispose()
+
+
+UNKNOWN_FIELD = '''
+
+Broken = gql("""
+    query Broken($id: ID!) {
+      user(id: $id) { id nickname { id } }
+    }
+""")
+'''
+
+
+def test_unknown_field_is_a_validation_error_only(tmp_path: Path) -> None:
+    """A document selecting a field the schema lacks: the build reports the located
+    validation error (exit 1, nothing else) and keeps its previous outputs."""
+    root = _workspace(tmp_path / "ws", ("typed-app", FIXTURES / "typed-app", ""))
+    assert run_cli("build", "-w", str(root)).code == 0
+    before = _types(root, "typed-app")
+    queries = root / "typed-app" / "app" / "queries.py"
+    queries.write_text(queries.read_text(encoding="utf-8") + UNKNOWN_FIELD, encoding="utf-8")
+    for extra in ((), ("--no-incremental",)):
+        result = run_cli("build", "-w", str(root), "--json", *extra)
+        assert result.code == 1, result.stdout + result.stderr
+        diagnostics = [
+            (d["code"], d["file"], d["line"], d["column"])
+            for project in json.loads(result.stdout)["projects"]
+            for d in project["diagnostics"]
+        ]
+        broken = "      user(id: $id) { id nickname { id } }"
+        line = queries.read_text(encoding="utf-8").splitlines().index(broken) + 1
+        column = broken.index("nickname") + 1
+        assert diagnostics == [("GQL_VALIDATION", "typed-app/app/queries.py", line, column)]
+        assert _types(root, "typed-app") == before
+
+
+def test_emitter_skips_a_definition_the_schema_does_not_have(built: Path) -> None:
+    """The emitter itself, handed an element that failed validation (a build never does:
+    it drops them), emits the other definitions and none for that one, instead of failing
+    on the schema lookup."""
+    from sodabuild.emit.outputs import Element
+    from sodabuild.emit.python_types import TypedModules
+    from sodabuild.emit.registry import ElementTable
+    from sodabuild.rules.load import load_rules
+
+    artifact = json.loads((built / "typed-app" / "__generated__" / "artifact.json").read_text())
+    elements = [
+        Element(
+            id=key,
+            module=e["module"],
+            binding=e["binding"],
+            line=e["line"],
+            kind=e["kind"],
+            name=e["name"],
+            operation=e["operation"],
+            type_condition=e["type_condition"],
+            document=e["document"],
+            fragments=tuple(e["fragments"]),
+            variables=tuple((v["name"], v["type"], v["default"]) for v in e["variables"]),
+            hash=e["hash"],
+        )
+        for key, e in artifact["elements"].items()
+    ]
+    broken = [
+        ("query Broken {\n  viewer {\n    nickname\n  }\n}", "operation"),
+        ("query Deep {\n  viewer {\n    friends {\n      nickname\n    }\n  }\n}", "operation"),
+        ("fragment Gone on Missing {\n  id\n}", "fragment"),
+        ("fragment Wrong on User {\n  id\n  nickname\n}", "fragment"),
+    ]
+    for index, (document, kind) in enumerate(broken):
+        name = document.split()[1]
+        elements.append(
+            Element(
+                id=f"app/broken.py::{name}",
+                module="app/broken.py" if index % 2 else "app/queries.py",
+                binding=name,
+                line=index + 1,
+                kind=kind,
+                name=name,
+                operation="query" if kind == "operation" else None,
+                type_condition=None if kind == "operation" else document.split()[3],
+                document=document,
+                fragments=(),
+                variables=(),
+                hash=f"sha256:{index}",
+            )
+        )
+    output = load_rules(built, []).rules["graphql-typed"].output("python_types")
+    assert output is not None
+    table = ElementTable("typed-app", schema_hash=artifact["schema_hash"])
+    table.elements = {e.id: e for e in elements}
+    table.ids = sorted(table.elements)
+    for key in table.ids:
+        table.modules.setdefault(table.elements[key].module, []).append(key)
+    table.schema_source = _fixture_schema
+    table.plugins = {"graphql": {"scalars": {"DateTime": {"type": "datetime.datetime"}}}}
+    files = {
+        path.removeprefix("types/"): data
+        for path, data in TypedModules(output).files(table, set(table.modules)).items()
+    }
+    broken_module = files.pop("app/broken.py").decode()
+    assert files == _types(built, "typed-app")  # queries.py too: nothing of Broken, Gone
+    assert "class " not in broken_module  # Deep and Wrong: no models, no error
+
+
+# -- the document parser ----------------------------------------------------------------------
+
+TRICKY = [
+    'query Q($a: [ID!]! = ["x"], $b: Boolean = true @dir(x: 1), $c: In = {k: [1, 2.5e3, -3]})'
+    ' @op { x: f(s: "a { } ( ) \\" \\u00e9", b: """block\n  "quoted" \\""" { }\n""") { id } }',
+    "{ a @include(if: true) b @skip(if: true) c @include(if: false) d @skip(if: $v)"
+    " e @include(if: $v) @skip(if: false) ...F @include(if: $v) ... @skip(if: $w) { g }"
+    " ... on T { h } ... { i } }",
+    "subscription S { s(arg: ENUM, o: {nested: {deep: [{x: null}]}}) { on: id } }",
+    "mutation { m(input: {" + ", ".join(f"f{i}: {i}" for i in range(30)) + "}) { id } }",
+    "fragment F on T @d(x: [1, 2]) { ...G alias: f(x: $v) @d { __typename } }",
+    'query Long($v: String = "' + "x" * 90 + '") { f(a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7,'
+    " h: 8, i: 9, j: 10, k: 11, l: 12, m: 13) { id } }",
+]
+
+
+def _dump(node: Any) -> Any:
+    """The shaper's nodes as plain data."""
+    from sodabuild.emit import python_types as pt
+
+    if isinstance(node, tuple | list):
+        return [_dump(n) for n in node]
+    if isinstance(node, pt._Set):
+        return _dump(node.selections)
+    if isinstance(node, pt._Field):
+        return ["field", node.key, node.name, node.cond, _dump(node.selection_set)]
+    if isinstance(node, pt._Inline):
+        return ["inline", node.type_condition, node.cond, _dump(node.selection_set)]
+    if isinstance(node, pt._Spread):
+        return ["spread", node.name, node.cond]
+    if isinstance(node, pt._FragmentDef):
+        return ["fragment", node.name, node.type_condition, _dump(node.selection_set)]
+    if isinstance(node, pt._OperationDef):
+        return ["operation", node.operation, node.variables, _dump(node.selection_set)]
+    return node
+
+
+def test_document_parser_reads_what_graphql_core_reads(built: Path) -> None:
+    """The emitter's parser of canonical text gives the nodes graphql-core's parse does
+    (converted), for every document of the fixtures and for odd canonical prints; text it
+    does not expect is refused (the emitter then parses with graphql-core)."""
+    from graphql import parse
+
+    from sodabuild.compose.printer import print_document
+    from sodabuild.emit import python_types as pt
+
+    texts = [print_document(parse(source)) for source in TRICKY]
+    for project in ("typed-app", "gql-app"):
+        artifact = json.loads((built / project / "__generated__" / "artifact.json").read_text())
+        for element in artifact["elements"].values():
+            pieces = element["document"].split("\n\nfragment ")
+            texts.extend([pieces[0], *("fragment " + piece for piece in pieces[1:])])
+    for text in texts:
+        expected = pt._converted(parse(text, no_location=True).definitions)
+        assert len(expected) == 1, text
+        assert _dump(pt._parse_definition(text)) == _dump(expected[0]), text
+        if isinstance(expected[0], pt._FragmentDef):
+            assert pt._parse_definition(text).text == text
+    for bad in ["query Q { a", "query Q { a } }", "{ a } { b }", "query Q { # c\n a }", "{ 1 }"]:
+        with pytest.raises(pt._Unexpected):
+            pt._parse_definition(bad)
