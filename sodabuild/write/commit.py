@@ -441,22 +441,10 @@ def commit_outputs(
                 report.stamps[rel] = report.stamps[rel]._replace(
                     mtime_ns=found.st_mtime_ns, inode=found.st_ino
                 )
-    for rel in changed:
-        with open(f"{top}/{rel}", "xb") as handle:
-            handle.write(files[rel])
-            handle.flush()
-            found = os.fstat(handle.fileno())
-        report.written.append(rel)
-        report.stamps[rel] = Stamp(
-            found.st_size, found.st_mtime_ns, found.st_ino, content_hash(files[rel])
-        )
+    _write_changed(top, files, changed, report)
     # 3. swap: the spare goes live, the live directory becomes the next spare
     if _lstat(out_dir) is not None:
-        if not _exchange(spare, out_dir):
-            previous_dir = sibling(out_dir, PREVIOUS)
-            os.rename(out_dir, previous_dir)
-            os.rename(spare, out_dir)
-            os.rename(previous_dir, spare)
+        _swap(spare, out_dir)
     else:
         os.rename(spare, out_dir)
     report.removed = stale
@@ -468,6 +456,31 @@ def commit_outputs(
     if not copied:  # (a copy is another inode than the memo would say)
         report.memo = _memo(out_dir, now, wanted_dirs, before, live.dirs, report.dirs)
     return report
+
+
+def _write_changed(
+    top: str, files: Mapping[str, bytes], changed: list[str], report: CommitReport
+) -> None:
+    """Write each changed output into the spare (``top``), new files only, and stamp it."""
+    for rel in changed:
+        with open(f"{top}/{rel}", "xb") as handle:
+            handle.write(files[rel])
+            handle.flush()
+            found = os.fstat(handle.fileno())
+        report.written.append(rel)
+        report.stamps[rel] = Stamp(
+            found.st_size, found.st_mtime_ns, found.st_ino, content_hash(files[rel])
+        )
+
+
+def _swap(spare: Path, out_dir: Path) -> None:
+    """The spare goes live and the live directory becomes the next spare (atomically
+    where the platform can exchange two entries; see the module docstring)."""
+    if not _exchange(spare, out_dir):
+        previous_dir = sibling(out_dir, PREVIOUS)
+        os.rename(out_dir, previous_dir)
+        os.rename(spare, out_dir)
+        os.rename(previous_dir, spare)
 
 
 def _top(path: Path) -> tuple[int, int]:
@@ -583,21 +596,9 @@ def _commit_known(
     for rel, inode in kept.items():
         if memo.spare.get(rel) != inode:
             os.link(f"{base}/{rel}", f"{top}/{rel}", follow_symlinks=False)
-    for rel in changed:
-        with open(f"{top}/{rel}", "xb") as handle:
-            handle.write(files[rel])
-            handle.flush()
-            found = os.fstat(handle.fileno())
-        report.written.append(rel)
-        report.stamps[rel] = Stamp(
-            found.st_size, found.st_mtime_ns, found.st_ino, content_hash(files[rel])
-        )
+    _write_changed(top, files, changed, report)
     # 3. swap
-    if not _exchange(spare, out_dir):
-        previous_dir = sibling(out_dir, PREVIOUS)
-        os.rename(out_dir, previous_dir)
-        os.rename(spare, out_dir)
-        os.rename(previous_dir, spare)
+    _swap(spare, out_dir)
     report.removed = stale
     report.committed = True
     now = {**kept, **{rel: report.stamps[rel].inode for rel in changed}}
