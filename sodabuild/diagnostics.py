@@ -39,6 +39,7 @@ CODES: dict[str, str] = {
     "RULE_UNKNOWN": "a project selects a rule that no rule file defines",
     "RULE_DUPLICATE": "two rule files define a rule with the same name",
     "USAGE": "a command-line argument is invalid",
+    "TSCONFIG_INVALID": "a project's tsconfig.json (or a file it extends) cannot be used",
     # sources (exit 1)
     "SCHEMA_NOT_FOUND": "a project's schema file does not exist",
     "SCHEMA_SYNTAX": "a schema file is not valid GraphQL SDL",
@@ -46,6 +47,7 @@ CODES: dict[str, str] = {
     "SCHEMA_SPEC": "(warning) the schema breaks a spec rule that leaves it usable; it builds",
     "PY_SYNTAX": "a Python source file has a syntax error",
     "PY_DECODE": "a Python source file is not valid UTF-8",
+    "TS_SYNTAX": "a TypeScript or JavaScript source file has a syntax error or is not UTF-8",
     "GQL_NON_LITERAL": "gql() is called without a document argument",
     "GQL_DYNAMIC": "(warning) part of a document is known only at run time; it is not built",
     "GQL_FRAGMENT_AMBIGUOUS": "a spread's name finds fragments in more than one place",
@@ -86,6 +88,7 @@ CONFIG_CODES = frozenset(
         "RULE_UNKNOWN",
         "RULE_DUPLICATE",
         "USAGE",
+        "TSCONFIG_INVALID",
     }
 )
 

@@ -74,7 +74,7 @@ def example_workspace(tmp_path: Path) -> Path:
 def copy_example_workspace(target: Path) -> Path:
     """Copy the bundled example workspace (fixtures + workspace file) to ``target``."""
     (target / "fixtures").mkdir(parents=True)
-    for name in ("small-app", "shared-lib", "gql-app"):
+    for name in ("small-app", "shared-lib", "gql-app", "web-client"):
         shutil.copytree(
             FIXTURES / name,
             target / "fixtures" / name,

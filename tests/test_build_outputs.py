@@ -18,7 +18,7 @@ from sodabuild.rules.load import load_rules
 
 from .conftest import read_tree, run_cli
 
-PROJECTS = ("shared-lib", "small-app")
+PROJECTS = ("shared-lib", "small-app", "web-client")
 
 
 def outputs(ws: Path) -> dict[str, bytes]:
@@ -238,7 +238,10 @@ def test_no_documents_hint_says_where_and_what_was_searched(tmp_path: Path) -> N
     (diagnostic,) = run.json()["projects"][0]["diagnostics"]
     assert diagnostic["code"] == "GQL_NO_DOCUMENTS"
     hint = diagnostic["hint"]
-    assert hint.startswith("searched app for **/*.py, **/*.graphql, **/*.gql (the rule's")
+    assert hint.startswith(
+        "searched app for **/*.py, **/*.graphql, **/*.gql, **/*.ts, **/*.tsx, **/*.mts,"
+        " **/*.cts, **/*.js, **/*.jsx, **/*.mjs, **/*.cjs (the rule's"
+    )
     assert "minus pkg/legacy/**" in hint
     assert "contains 'gql' or `language=GraphQL` (1 of 2 did)" in hint
     assert "imported from myco.gql ([plugins.graphql] gql_modules)" in hint

@@ -65,8 +65,13 @@ gql_modules = ["mygql", "gql"]
 # 1 [workspace], 2 name, 3 blank, 4 [[projects]], 5 name, 6 root.
 MINIMAL = '[workspace]\nname = "w"\n\n[[projects]]\nname = "a"\nroot = "apps/a"\n'
 
-#: The default extension map's GraphQL-file entries.
-GRAPHQL_FILES = {".gql": "graphql", ".graphql": "graphql"}
+#: The default extension map's GraphQL-file, TypeScript and JavaScript entries.
+GRAPHQL_FILES = {
+    ".gql": "graphql",
+    ".graphql": "graphql",
+    **dict.fromkeys((".ts", ".tsx", ".mts", ".cts"), "typescript"),
+    **dict.fromkeys((".js", ".jsx", ".mjs", ".cjs"), "javascript"),
+}
 
 
 def write(path: Path, text: str) -> Path:
@@ -140,14 +145,24 @@ def test_inline_keys_merge_with_project_file(demo: Path) -> None:
             "shared": "apps/app/vendor/shared",
         },
         "extensions": {
+            ".cjs": "javascript",
+            ".cts": "typescript",
             ".gql": "graphql",
             ".graphql": "graphql",
+            ".js": "javascript",
+            ".jsx": "javascript",
+            ".mjs": "javascript",
+            ".mts": "typescript",
             ".py": "python",
             ".pyi": "python",
             ".pyw": "python",
+            ".ts": "typescript",
+            ".tsx": "typescript",
         },
         "plugins": {"graphql": {"gql_modules": ["mygql", "gql"]}},
         "fragments": "both",
+        "ts_base_url": None,
+        "ts_paths": (),
     }
     assert set(hashes) == HASH_KEYS
     assert app.graphql_options().gql_modules == ["mygql", "gql"]
@@ -766,7 +781,12 @@ def test_cli_config_show_json(example_workspace: Path) -> None:
     assert "root" not in data
     assert data["name"] == "example"
     assert data["file"] == "sodabuild.toml"
-    assert [p["name"] for p in data["projects"]] == ["shared-lib", "small-app", "gql-app"]
+    assert [p["name"] for p in data["projects"]] == [
+        "shared-lib",
+        "small-app",
+        "gql-app",
+        "web-client",
+    ]
     for project in data["projects"]:
         assert set(project["hashes"]) == HASH_KEYS
         assert project["root"] == f"fixtures/{project['name']}"
@@ -781,7 +801,12 @@ def test_cli_config_show_toml(example_workspace: Path) -> None:
     assert result.code == 0, result.stderr
     data = tomllib.loads(result.stdout)
     assert data["name"] == "example"
-    assert [p["name"] for p in data["projects"]] == ["shared-lib", "small-app", "gql-app"]
+    assert [p["name"] for p in data["projects"]] == [
+        "shared-lib",
+        "small-app",
+        "gql-app",
+        "web-client",
+    ]
     assert all(set(p["hashes"]) == HASH_KEYS for p in data["projects"])
     assert data["projects"][1]["include"] == ["app/**/*.py"]
 

@@ -29,7 +29,7 @@ from sodabuild.daemon.protocol import (
 )
 from tests.conftest import CliRun, copy_example_workspace, read_tree
 
-HEAVY = ("pydantic", "graphql", "starlark", "typer", "click", "watchdog")
+HEAVY = ("pydantic", "graphql", "starlark", "typer", "click", "watchdog", "tree_sitter")
 QUERIES = "fixtures/small-app/app/users/queries.py"
 CACHE = ".cache/sodabuild"
 

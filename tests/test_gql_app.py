@@ -29,7 +29,7 @@ ISSUE_TITLE = (23, 3)
 def copy_workspace(target: Path) -> Path:
     """The bundled example workspace, gql-app included, copied to ``target``."""
     (target / "fixtures").mkdir(parents=True)
-    for name in ("shared-lib", "small-app", "gql-app"):
+    for name in ("shared-lib", "small-app", "gql-app", "web-client"):
         shutil.copytree(
             FIXTURES / name,
             target / "fixtures" / name,

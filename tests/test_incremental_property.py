@@ -6,7 +6,11 @@ added, deleted and renamed, an import breaks and is fixed, a file breaks and is 
 schema changes (and breaks), a plugin option and a rule file change; in the gql-library
 style project, a fragment constant that other modules import and splice changes (and
 breaks validation), a constant becomes dynamic and static again, a fragment in a .graphql
-file that others find by name changes, and a second fragment of the same name appears. After every step the
+file that others find by name changes, and a second fragment of the same name appears; in
+the TypeScript web client, an interpolated fragment, a spliced string constant, a
+re-export, tsconfig.json's paths and a file's syntax change, modules come and go, and a
+TypeScript file joins the Python gql-app, spreading its .graphql fragments by name (a
+mixed-language project). After every step the
 warm session's outputs and diagnostics, and those of a fresh session that starts from the
 persisted cache (a new process, in effect), are compared with a clean build of a copy of
 the same tree.
@@ -36,7 +40,7 @@ from sodabuild.session.session import BuilderSession, ChangeSet
 
 from .conftest import FIXTURES, REPO, read_tree
 
-#: 50 in the suite (~90 s on 2 cores: three projects, one resolving fragments by name);
+#: 50 in the suite (~90 s on 2 cores: four projects, one resolving fragments by name);
 #: SODABUILD_PROPERTY_EXAMPLES=1000 for a long run.
 EXAMPLES = int(os.environ.get("SODABUILD_PROPERTY_EXAMPLES", "50"))
 APP = "fixtures/small-app"
@@ -59,7 +63,7 @@ rule(
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("template") / "ws"
-    for name in ("small-app", "shared-lib", "gql-app"):
+    for name in ("small-app", "shared-lib", "gql-app", "web-client"):
         shutil.copytree(
             FIXTURES / name,
             root / "fixtures" / name,
@@ -89,6 +93,7 @@ def toggle(path: Path, old: str, new: str) -> None:
 def apply(root: Path, op: tuple[str, int], originals: dict[Path, str]) -> None:
     kind, n = op
     gql_app = root / "fixtures" / "gql-app" / "ghclient"
+    web = root / "fixtures" / "web-client" / "src"
     files = gql_files(root)
     app = root / APP / "app"
     if kind == "typename" and files:
@@ -173,6 +178,48 @@ def apply(root: Path, op: tuple[str, int], originals: dict[Path, str]) -> None:
             extra.unlink()
         else:
             extra.write_text("fragment ActorFields on Actor {\n  login\n}\n")
+    elif kind == "ts_fragment":  # interpolated by users.ts, reached through re-exports
+        toggle(web / "graphql" / "image.ts", "    altText\n", "    altText\n    width\n")
+    elif kind == "ts_string":  # a string constant spliced into UserCard.tsx's query
+        toggle(web / "components" / "UserCard.tsx", '"name bio"', '"name"')
+    elif kind == "ts_reexport":
+        toggle(
+            web / "graphql" / "index.ts",
+            'export * from "./users";',
+            'export { UserAvatar as UserChip } from "./users";',
+        )
+    elif kind == "ts_tsconfig":
+        toggle(root / "fixtures" / "web-client" / "tsconfig.json", '["src/*"]', '["lib/*"]')
+    elif kind == "ts_break":
+        path = web / "graphql" / "users.ts"
+        originals.setdefault(path, path.read_text())
+        path.write_text(path.read_text() + "\nconst broken = ;\n")
+    elif kind == "ts_add_module":
+        (web / "pages" / f"extra{n}.ts").write_text(
+            'import { graphql } from "react-relay";\n\n'
+            f"export const Extra{n} = graphql`query Extra{n} {{ viewer {{ ...RepoOwner }} }}`;\n"
+            "export const RepoOwner = graphql`fragment RepoOwner on User { login }`;\n"
+        )
+    elif kind == "ts_delete_module":
+        extras = sorted((web / "pages").glob("extra*.ts"))
+        victim = extras[0] if extras else web / "pages" / "closeIssue.mjs"
+        victim.unlink(missing_ok=True)
+    elif kind == "mixed":  # a TypeScript file in the Python gql-app: fragments by name
+        mixed = root / "fixtures" / "gql-app" / "web" / "issues.ts"
+        if mixed.exists():
+            mixed.unlink()
+        else:
+            mixed.parent.mkdir(exist_ok=True)
+            mixed.write_text(
+                'import { gql } from "@apollo/client";\n\n'
+                "export const WebIssue = gql`\n"
+                "  query WebIssue($owner: String!, $name: String!, $number: Int!) {\n"
+                "    repository(owner: $owner, name: $name) {\n"
+                "      issue(number: $number) { ...IssueSummary }\n"
+                "    }\n"
+                "  }\n"
+                "`;\n"
+            )
     elif kind == "rule":
         rule = root / "rules-local" / "local.star"
         if n % 2:
@@ -205,6 +252,14 @@ OPS = st.tuples(
             "constant_dynamic",
             "graphql_file",
             "fragment_twice",
+            "ts_fragment",
+            "ts_string",
+            "ts_reexport",
+            "ts_tsconfig",
+            "ts_break",
+            "ts_add_module",
+            "ts_delete_module",
+            "mixed",
         ]
     ),
     st.integers(0, 50),
@@ -227,7 +282,7 @@ def _rules_in_process() -> Iterator[None]:
 
 def artifacts(root: Path) -> dict[str, Any]:
     found = {}
-    for project in ("small-app", "shared-lib", "gql-app"):
+    for project in ("small-app", "shared-lib", "gql-app", "web-client"):
         path = root / "fixtures" / project / "__generated__" / "artifact.json"
         if path.exists():
             found[project] = json.loads(path.read_bytes())

@@ -13,7 +13,7 @@ import pytest
 from sodabuild.launch import BuildArgs, parse_build
 from tests.conftest import run_cli
 
-HEAVY = ("pydantic", "graphql", "starlark", "typer", "click", "watchdog")
+HEAVY = ("pydantic", "graphql", "starlark", "typer", "click", "watchdog", "tree_sitter")
 
 PROBE = """
 import sys

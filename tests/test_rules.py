@@ -15,6 +15,12 @@ from .conftest import REPO, run_cli
 BUILTIN_FILE = "<builtin>/graphql.star"
 
 
+#: The built-in rule's TypeScript and JavaScript globs, after the Python and GraphQL ones.
+TS_JS_GLOBS = tuple(
+    f"**/*{suffix}" for suffix in (".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs")
+)
+
+
 def builtin_line(name: str = "graphql") -> int:
     """The line of ``name = "<name>"`` in the built-in rule file."""
     lines = (builtin_rules_dir() / "graphql.star").read_text(encoding="utf-8").splitlines()
@@ -93,9 +99,10 @@ def test_builtin_rule_loads(tmp_path: Path) -> None:
         ("runtime", "runtime", None),
     ]
     assert rule.output("artifact") == Output(kind="artifact", path="artifact.json")
-    assert rule.discovery.include == ("**/*.py", "**/*.graphql", "**/*.gql")
+    assert rule.discovery.include == ("**/*.py", "**/*.graphql", "**/*.gql", *TS_JS_GLOBS)
     assert "**/__generated__/**" in rule.discovery.exclude
-    assert rule.discovery.scanners == ("python", "graphql")
+    assert "**/*.d.ts" in rule.discovery.exclude
+    assert rule.discovery.scanners == ("python", "graphql", "typescript", "javascript")
     assert rule.discovery.prefilter == "gql"
     assert rule.pruning.kinds == ()
     assert rule.pruning.depth is None
@@ -247,7 +254,8 @@ def test_invalid_call_inside_a_loaded_function_points_at_the_loaded_file(tmp_pat
         pytest.param(
             '\n\ndiscovery(scanner = "ruby")\n',
             3,
-            "Value error, unknown scanner 'ruby'; the scanners are 'python', 'graphql'",
+            "Value error, unknown scanner 'ruby'; the scanners are 'python', 'graphql',"
+            " 'typescript', 'javascript'",
             id="scanner",
         ),
         pytest.param(
@@ -363,9 +371,10 @@ def test_cli_rules_list(rule_workspace: Path) -> None:
         f"graphql-typed  ({BUILTIN_FILE}:{builtin_line('graphql-typed')})",
     ]
     assert "    mine" in lines
-    assert "    include: **/*.py, **/*.graphql, **/*.gql  outputs: artifact:out.json" in lines
+    globs = ", ".join(("**/*.py", "**/*.graphql", "**/*.gql", *TS_JS_GLOBS))
+    assert f"    include: {globs}  outputs: artifact:out.json" in lines
     assert (
-        "    include: **/*.py, **/*.graphql, **/*.gql  outputs: chunks:chunks, "
+        f"    include: {globs}  outputs: chunks:chunks, "
         "artifact:artifact.json, manifest:persisted-queries.json, runtime:runtime"
     ) in lines
 

@@ -122,7 +122,7 @@ def test_show_cache_and_clean(example_workspace: Path) -> None:
     assert shown.code == 0
     report = shown.json()
     assert report["location"] == ".cache/sodabuild"
-    assert report["entries"]["compositions"] == 60
+    assert report["entries"]["compositions"] == 67  # 60 Python, 7 TypeScript
     assert report["size_bytes"] > 0
     assert set(report["keys"]["small-app"]) >= {"discovery", "resolution", "codegen", "rules"}
     assert report["last_build"] is not None
@@ -140,8 +140,9 @@ def test_config_and_schema_changes_rebuild_what_depends_on_them(
     run = run_cli("build", "-w", str(example_workspace), "--json")
     assert run.code == 0
     counts = run.json()["stats"]["counts"]
-    # small-app's documents are revalidated against the new schema; shared-lib's are not
-    assert counts["documents_validated"] == 36
+    # small-app's and web-client's documents (one schema file) are revalidated against the
+    # new schema; shared-lib's are not
+    assert counts["documents_validated"] == 36 + 7
     workspace_file = example_workspace / "sodabuild.toml"
     workspace_file.write_text(
         workspace_file.read_text().replace(

@@ -14,7 +14,7 @@ import stat
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import xxhash
 from pydantic import BaseModel, ValidationError
@@ -33,6 +33,9 @@ from sodabuild.config.model import (
 )
 from sodabuild.diagnostics import Diagnostic, SodabuildError
 from sodabuild.render.suggestion import did_you_mean
+
+if TYPE_CHECKING:
+    from sodabuild.config.tsconfig import TsConfig
 
 PROJECT_FILENAME = "sodabuild.toml"
 DEFAULT_OUT_DIR = "__generated__"
@@ -367,6 +370,8 @@ def slice_hashes(
                 "aliases": project.aliases,
                 "projects": workspace_projects,
                 "fragments": project.fragments,
+                "ts_base_url": project.ts_base_url,
+                "ts_paths": project.ts_paths,
             }
         ),
         "codegen": _hash(
@@ -500,6 +505,18 @@ def _check_overlaps(
         )
     if diagnostics:
         raise SodabuildError(diagnostics)
+
+
+def _project_tsconfig(root: Path, project_root: str) -> TsConfig | None:
+    """The project's tsconfig.json (``paths``, ``baseUrl``, what it ``extends``), if any."""
+    if not os.path.lexists(os.path.join(root, project_root, "tsconfig.json")):
+        return None
+    from sodabuild.config.tsconfig import TsConfigError, read_tsconfig
+
+    try:
+        return read_tsconfig(root, project_root)
+    except TsConfigError as exc:
+        raise SodabuildError([exc.diagnostic()]) from None
 
 
 def load_workspace(workspace_file: Path) -> ResolvedWorkspace:
@@ -726,6 +743,9 @@ def _load_workspace(ws_file: Path) -> ResolvedWorkspace:
         plugins: dict[str, dict[str, Any]] = {}
         for name in sorted(set(ws_plugins) | set(project_plugins)):
             plugins[name] = _merged_options(ws_plugins.get(name, {}), project_plugins.get(name, {}))
+        tsconfig = _project_tsconfig(root, _rel(project_root, root))
+        if tsconfig is not None:
+            config_files.extend(f for f in tsconfig.files if f not in config_files)
         resolved = ResolvedProject(
             name=entry.name,
             root=_rel(project_root, root),
@@ -742,6 +762,8 @@ def _load_workspace(ws_file: Path) -> ResolvedWorkspace:
             ),
             plugins=plugins,
             fragments=merged.fragments or "both",
+            ts_base_url=tsconfig.base_url if tsconfig is not None else None,
+            ts_paths=tsconfig.paths if tsconfig is not None else (),
         )
         workspace_projects.append(
             {"name": resolved.name, "root": resolved.root, "source_roots": resolved.source_roots}

@@ -21,10 +21,33 @@ ModulePrefix = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 ]
 Suffix = Annotated[str, StringConstraints(pattern=r"^\.[A-Za-z0-9_.\-]+$")]
+#: An ``[aliases]`` key: a Python module prefix (``app.graphql``) or a JavaScript module
+#: specifier prefix (``@/graphql``, ``~lib``, ``@scope/pkg``): no spaces, no ``*``, not
+#: relative, no empty segment.
+AliasPrefix = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^(?:[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
+        r"|[@~#$A-Za-z0-9_\-][@~#$A-Za-z0-9_.\-]*(?:/[@~#$A-Za-z0-9_\-][@~#$A-Za-z0-9_.\-]*)*)$"
+    ),
+]
 
 #: Scanners sodabuild ships, by name (the values of ``[extensions]``).
-SCANNERS: tuple[str, ...] = ("python", "graphql")
-DEFAULT_EXTENSIONS: dict[str, str] = {".py": "python", ".graphql": "graphql", ".gql": "graphql"}
+SCANNERS: tuple[str, ...] = ("python", "graphql", "typescript", "javascript")
+ScannerName = Literal["python", "graphql", "typescript", "javascript"]
+DEFAULT_EXTENSIONS: dict[str, str] = {
+    ".py": "python",
+    ".graphql": "graphql",
+    ".gql": "graphql",
+    ".ts": "typescript",
+    ".tsx": "typescript",
+    ".mts": "typescript",
+    ".cts": "typescript",
+    ".js": "javascript",
+    ".jsx": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+}
 #: How a fragment spread finds its fragment (``fragments`` project key).
 FragmentResolution = Literal["imports", "names", "both"]
 DEFAULT_GQL_MODULES: tuple[str, ...] = ("sodabuild.graphql", "gql")
@@ -158,10 +181,12 @@ PLUGINS: dict[str, type[_Strict]] = {"graphql": GraphQLPluginOptions}
 
 
 class _Shared(_Strict):
-    aliases: dict[ModulePrefix, NonEmpty] = Field(
-        default_factory=dict, description="Python module prefix -> directory."
+    aliases: dict[AliasPrefix, NonEmpty] = Field(
+        default_factory=dict,
+        description="Python module prefix (`app.graphql`) or JavaScript specifier prefix"
+        " (`@/graphql`) -> directory.",
     )
-    extensions: dict[Suffix, Literal["python", "graphql"]] = Field(
+    extensions: dict[Suffix, ScannerName] = Field(
         default_factory=dict, description="File suffix -> scanner name."
     )
     plugins: dict[str, dict[str, Any]] = Field(
@@ -231,6 +256,10 @@ class ResolvedProject(_Strict):
     extensions: dict[str, str]
     plugins: dict[str, dict[str, Any]]
     fragments: FragmentResolution = "both"
+    #: ``compilerOptions.baseUrl`` and ``paths`` of the project's tsconfig.json (and what
+    #: it extends), workspace-relative; the files read are in ``config_files``.
+    ts_base_url: str | None = None
+    ts_paths: tuple[tuple[str, tuple[str, ...]], ...] = ()
     hashes: dict[str, str] = Field(default_factory=dict)
 
     def graphql_options(self) -> GraphQLPluginOptions:

@@ -14,6 +14,7 @@ and why each definition was (re)composed (``reasons``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sodabuild.config.model import ResolvedProject
@@ -186,7 +187,12 @@ class CompositionStage:
                     "GQL_ARG_UNBOUND",
                     f"'{arg.text}' is not bound in this module",
                     *where,
-                    hint=f"import the fragment, e.g. `from <module> import {arg.parts[-1]}`",
+                    hint=(
+                        f"import the fragment, e.g. `import {{ {arg.parts[-1]} }} from"
+                        ' "./fragments"` (a name local to a function is not followed)'
+                        if arg.embedded
+                        else f"import the fragment, e.g. `from <module> import {arg.parts[-1]}`"
+                    ),
                 )
             )
         elif target.kind == "external_module":
@@ -235,8 +241,9 @@ class CompositionStage:
             return None
         read |= self.documents.deps(ref)
         project = self.project_of(ref.path)
-        if project.fragments == "names" and definition.args:
-            arg = definition.args[0]
+        explicit = [arg for arg in definition.args if not arg.embedded]
+        if project.fragments == "names" and explicit:
+            arg = explicit[0]
             self.report(
                 Diagnostic(
                     "GQL_ARG_INVALID",
@@ -255,7 +262,20 @@ class CompositionStage:
         args: list[Composed | None] = []
         targets: list[DefRef] = []
         identities: list[object] = []
+        #: the index in ``definition.args`` of each argument composed (a spliced ${X} is not)
+        positions: list[int] = []
         for index, arg in enumerate(definition.args):
+            if arg.embedded:
+                # a ${X} substitution: a string was spliced into the text; a document is
+                # a fragment (by-name projects find it by name anyway); anything else is
+                # reported as a fragment argument would be
+                with self.names.recording() as deps:
+                    found = self.lookup_arg(ref, index)
+                read |= deps
+                if isinstance(found, ConstRef) or (
+                    project.fragments == "names" and isinstance(found, DefRef)
+                ):
+                    continue
             with self.timer().phase("resolve"), self.names.recording() as deps:
                 target = self.resolve_arg(ref, index)
             read |= deps
@@ -263,6 +283,7 @@ class CompositionStage:
                 targets.append(target)
             args.append(self._argument(ref, target, (ref.path, arg.line, arg.column)))
             identities.append(target)
+            positions.append(index)
         passed = {arg.name for arg in args if arg is not None}
         # an argument that failed fails this definition: no by-name lookups to report
         by_name = all(arg is not None for arg in args)
@@ -307,6 +328,13 @@ class CompositionStage:
         scan = self.store.scan(ref.path)
         bound = scan.bound_names() if scan else frozenset()
         result, problems = compose(parsed, ref, args, identities, bound)
+        if len(positions) != len(definition.args):
+            problems = [
+                replace(p, arg=positions[p.arg] if p.arg < len(positions) else None)
+                if p.arg is not None
+                else p
+                for p in problems
+            ]
         diagnostics = [
             self.documents.unknown_hint(self.problem(p, ref, definition), project, ref)
             for p in problems

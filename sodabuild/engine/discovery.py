@@ -144,9 +144,11 @@ class DiscoveryStage:
         return by_file
 
     def file_entries(self, path: str, rule: Rule) -> list[DefRef] | None:
-        prefiltered = SCANNERS[self.scanner_for(path)].prefiltered
-        if prefiltered and not self.store.has_marker(path, rule.discovery.prefilter.encode()):
-            return None
+        scanner = SCANNERS[self.scanner_for(path)]
+        if scanner.prefiltered:
+            markers = tuple(dict.fromkeys((rule.discovery.prefilter.encode(), *scanner.markers)))
+            if not self.store.has_marker(path, markers):
+                return None
         self.scan_diagnostics(path)
         scan = self.store.scan(path)
         if scan is None:
@@ -160,6 +162,6 @@ class DiscoveryStage:
                 continue
             resolver = self.resolver_for(path)
             for binding in scan.imports:
-                target = resolver.resolve(path, binding.level, binding.module)
+                target = resolver.binding(path, binding)
                 if target is not None:
                     self.module_graph.add(path, target)

@@ -44,6 +44,7 @@ from sodabuild.scan import GqlDefinition, ModuleScan
 if TYPE_CHECKING:
     from sodabuild.compose.document import Composed
     from sodabuild.remote.share import RemoteShare
+    from sodabuild.resolve.specifiers import SpecifierResolver
     from sodabuild.validate.documents import HostMap
 
 PHASES = ("discover", "scan", "resolve", "compose", "validate", "emit", "write")
@@ -74,11 +75,14 @@ class ProjectResult:
     #: projects use counts for the first that looked it up); None when they cannot be told
     #: apart (a live session applied an edit to several projects at once).
     cache: dict[str, int] | None = None
+    #: The project's schema did not build or is missing (reported once per build, maybe on
+    #: another project that reads the same schema files): nothing could be validated.
+    schema_failed: bool = False
 
     @property
     def ok(self) -> bool:
         errors = any(d.severity is Severity.ERROR for d in self.diagnostics)
-        return not errors and self.failed_definitions == 0
+        return not errors and self.failed_definitions == 0 and not self.schema_failed
 
 
 @dataclass
@@ -348,7 +352,16 @@ class _Build:
             if p.name != project.name
             for root in p.source_roots
         )
-        return ModuleResolver(project.aliases, project.source_roots, others, self.store.exists)
+
+        def specifiers() -> SpecifierResolver:
+            from sodabuild.resolve.specifiers import SpecifierResolver, alias_patterns
+
+            patterns = alias_patterns(project.aliases, project.ts_paths)
+            return SpecifierResolver(patterns, project.ts_base_url, self.store.exists)
+
+        return ModuleResolver(
+            project.aliases, project.source_roots, others, self.store.exists, specifiers
+        )
 
     def _resolver_for(self, path: str) -> ModuleResolver:
         owner = self.owner(path)
@@ -637,6 +650,8 @@ class _Build:
                     self.duplicates(plan.project, plan.refs)
                     with self.timer.phase("validate"):
                         self.validation.check_schema(plan, plan.refs)
+                    if not plan.schema_ok:
+                        self.results[plan.project.name].schema_failed = True
                     self.build_elements(plan, plan.refs)
                 done += len(plan.refs)
                 progress.update("emit", done, total, "definitions")
@@ -655,6 +670,13 @@ class _Build:
             plans = [plan for plan in self.plans if plan.project.name == project.name]
             if not plans or any(plan.refs for plan in plans):
                 continue
+            if any(
+                scan is not None and not scan.parsed
+                for plan in plans
+                for path in plan.by_file
+                for scan in (self.store.scan(path),)
+            ):
+                continue  # a file that does not parse is reported; it may hold documents
             files = sum(len(plan.files) for plan in plans)
             file, line, column = config_location(self.workspace, project, "include")
             self.report(
@@ -687,13 +709,27 @@ class _Build:
         markers = " or ".join(dict.fromkeys(repr(r.discovery.prefilter) for r in rules))
         suffixes = listed(s for s, scanner in project.extensions.items() if scanner == "graphql")
         modules = listed(project.graphql_options().gql_modules)
+        scripts = {
+            p
+            for plan in plans
+            for p in plan.files
+            if self._scanner_for(p) in ("typescript", "javascript")
+        }
+        script_part = ""
+        if scripts:
+            read = sum(1 for plan in plans for p in plan.by_file if p in scripts)
+            script_part = (
+                f"; a TypeScript or JavaScript file is parsed only if it contains 'gql' or "
+                f"'graphql' ({read} of {len(scripts)} did), and then graphql`...` and gql`...` "
+                "tagged templates and gql()/graphql() calls count"
+            )
         return (
             f"searched {where} for {listed(include or ())} ({'the project' if own else 'the rule'}"
             f"'s include globs{minus}); a Python file is parsed only if it contains {markers} "
             f"or `language=GraphQL` ({passed} of {len(python)} did), and then gql() counts when "
             f"imported from {modules} ([plugins.graphql] gql_modules) and a string when marked "
-            f"`# language=GraphQL`; {suffixes} files count when they hold an operation or a "
-            "fragment"
+            f"`# language=GraphQL`{script_part}; {suffixes} files count when they hold an "
+            "operation or a fragment"
         )
 
     def build_elements(self, plan: Plan, refs: list[DefRef]) -> None:

@@ -183,18 +183,19 @@ class SourceStore:
     def data(self, rel: str) -> bytes | None:
         return self._read(rel)
 
-    def has_marker(self, rel: str, marker: bytes) -> bool:
+    def has_marker(self, rel: str, markers: tuple[bytes, ...]) -> bool:
+        """Whether the file holds one of ``markers`` (remembered per content hash)."""
         digest = self.hash(rel)
         if digest is None:
             # a file too large to read is scanned anyway: its scan carries the error
             return rel in self.problems
-        text = marker.decode()
+        text = "|".join(marker.decode() for marker in markers)
         old = self.warm.markers.get(rel) if self.warm else None
         if old is not None and old[0] == digest and old[1] == text:
             self.markers_used[rel] = old
             return old[2]
         data = self._read(rel)
-        found = data is not None and prefilter(data, marker)
+        found = data is not None and any(prefilter(data, marker) for marker in markers)
         self.markers_used[rel] = (digest, text, found)
         return found
 

@@ -48,6 +48,7 @@ def build_summary(
                 "graph_filter": p.graph_filter,
                 "ok": p.ok,
                 "failed_definitions": p.failed_definitions,
+                "schema_failed": p.schema_failed,
                 "written": p.wrote,
                 "files_written": len(p.written),
                 "files_unchanged": len(p.unchanged),
@@ -179,9 +180,12 @@ def render(
         if warnings:
             notes.append(f"{warnings} warning{'s' * (warnings != 1)}")
         if not project["ok"] and not errors:
-            notes.append(
-                f"{project['failed_definitions']} definitions fail in other projects' sources"
-            )
+            if project.get("schema_failed"):
+                notes.append("its schema does not build (reported above)")
+            if project["failed_definitions"] or not project.get("schema_failed"):
+                notes.append(
+                    f"{project['failed_definitions']} definitions fail in other projects' sources"
+                )
         suffix = f" [{', '.join(notes)}]" if notes else ""
         pruned = project.get("graph_filter")
         scope = f" (graph filter {pruned})" if pruned else ""

@@ -1,7 +1,9 @@
-"""Module resolution: Python import specs to workspace files, and names to definitions.
+"""Module resolution: import specs to workspace files, and names to definitions.
 
 A :class:`ModuleResolver` knows one project's aliases and source roots plus the source
-roots of the other projects of the workspace; a :class:`NameResolver` follows a module-level
+roots of the other projects of the workspace (Python), and its JavaScript specifier
+resolver (``resolve/specifiers.py``: relative specifiers, tsconfig ``paths``/``baseUrl``,
+specifier aliases); a :class:`NameResolver` follows a module-level
 name through imports and ``__init__`` re-export chains to the gql() definition (or module)
 it denotes. Both are pure over their inputs: a file-existence test and a scan provider.
 """
@@ -12,10 +14,14 @@ import posixpath
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sodabuild.diagnostics import Diagnostic
 from sodabuild.pickling import by_fields
 from sodabuild.scan import GqlDefinition, ImportBinding, ModuleScan
+
+if TYPE_CHECKING:
+    from sodabuild.resolve.specifiers import SpecifierResolver
 
 
 @by_fields
@@ -70,11 +76,25 @@ class ModuleResolver:
         source_roots: tuple[str, ...],
         other_roots: tuple[str, ...],
         exists: Callable[[str], bool],
+        specifiers: Callable[[], SpecifierResolver] | None = None,
     ) -> None:
         self.aliases = sorted(aliases.items(), key=lambda item: (-len(item[0]), item[0]))
         self.roots = tuple(dict.fromkeys((*source_roots, *other_roots)))
         self.exists = exists
         self._cache: dict[tuple[str, int, str], str | None] = {}
+        self._make_specifiers = specifiers
+        self._specifiers: SpecifierResolver | None = None
+
+    def binding(self, from_path: str, binding: ImportBinding) -> str | None:
+        """The file an import of ``from_path`` names: a JavaScript specifier or a Python
+        module (``import a.b`` names ``a`` when it binds the top package)."""
+        if binding.specifier:
+            if self._specifiers is None:
+                if self._make_specifiers is None:
+                    return None
+                self._specifiers = self._make_specifiers()
+            return self._specifiers.resolve(from_path, binding.module)
+        return self.resolve(from_path, binding.level, binding.module)
 
     def _in_dir(self, directory: str, dotted: str) -> str | None:
         if directory.endswith(".py"):
@@ -129,6 +149,13 @@ class ModuleResolver:
 
 
 def _describe(binding: ImportBinding) -> str:
+    if binding.specifier:
+        if binding.attr is None:
+            return f"import * as {binding.name} from '{binding.module}'"
+        if binding.attr == "default":
+            return f"import {binding.name} from '{binding.module}'"
+        alias = f" as {binding.name}" if binding.name != binding.attr else ""
+        return f"import {{ {binding.attr}{alias} }} from '{binding.module}'"
     dots = "." * binding.level
     if binding.attr is None:
         return f"import {binding.module}"
@@ -173,7 +200,7 @@ class NameResolver:
 
     def module_of(self, path: str, binding: ImportBinding) -> str | Unresolved:
         resolver = self.resolver_for(path)
-        target = resolver.resolve(path, binding.level, binding.module)
+        target = resolver.binding(path, binding)
         if target is None:
             return Unresolved(
                 "import",
@@ -183,7 +210,12 @@ class NameResolver:
                     path,
                     binding.line,
                     binding.column,
-                    hint="check the module path, the project's source_roots and [aliases]",
+                    hint=(
+                        "check the specifier, the project's tsconfig.json paths/baseUrl and"
+                        " [aliases]"
+                        if binding.specifier
+                        else "check the module path, the project's source_roots and [aliases]"
+                    ),
                 ),
             )
         return target
@@ -218,7 +250,7 @@ class NameResolver:
             return Unresolved("broken")
         binding = scan.binding(name)
         if isinstance(binding, GqlDefinition):
-            return DefRef(path, name)
+            return DefRef(path, binding.name)  # its id (an alias names the definition)
         if isinstance(binding, ImportBinding):
             return self._import(path, binding)
         if name in scan.constants:
@@ -238,8 +270,11 @@ class NameResolver:
 
     def _import(self, path: str, binding: ImportBinding) -> Target:
         if binding.attr is None:
-            spec = binding.module.split(".")[0] if binding.binds_top else binding.module
-            file = self.resolver_for(path).resolve(path, 0, spec)
+            if binding.specifier:
+                file = self.resolver_for(path).binding(path, binding)
+            else:
+                spec = binding.module.split(".")[0] if binding.binds_top else binding.module
+                file = self.resolver_for(path).resolve(path, 0, spec)
             # `import os` is fine; it only matters if a fragment argument goes through it
             return ModRef(file) if file is not None else Unresolved("external_module")
         module = self.module_of(path, binding)
@@ -255,10 +290,22 @@ class NameResolver:
                     path,
                     binding.line,
                     binding.column,
-                    hint="check the spelling, or re-export the name from that module",
+                    hint=self._missing_name_hint(module, binding.attr),
                 ),
             )
         return found
+
+    def _missing_name_hint(self, module: str, name: str) -> str:
+        from sodabuild.render.suggestion import did_you_mean
+
+        scan = self.scan(module)
+        # names an import can reach (a function's local document is keyed "Comp.F")
+        bound = scan.bound_names() if scan is not None else frozenset()
+        names = sorted(n for n in bound if "." not in n and "<" not in n)
+        return (
+            did_you_mean(name, names)
+            or "check the spelling, or re-export the name from that module"
+        )
 
     def attribute(self, base: Target, attr: str) -> Target:
         """``module.attr`` where ``base`` is a module reference."""

@@ -16,8 +16,8 @@ class _Frozen(BaseModel):
 
 
 #: The scanners a rule can declare (``[extensions]`` maps file suffixes to them).
-ScannerName = Literal["python", "graphql"]
-SCANNER_NAMES: tuple[str, ...] = ("python", "graphql")
+ScannerName = Literal["python", "graphql", "typescript", "javascript"]
+SCANNER_NAMES: tuple[str, ...] = ("python", "graphql", "typescript", "javascript")
 
 
 class Discovery(_Frozen):

@@ -67,16 +67,25 @@ class ImportBinding:
     line: int
     column: int
     binds_top: bool = False
+    #: ``module`` is a JavaScript module specifier (``"./a"``, ``"@/graphql/a"``,
+    #: ``"pkg"``), resolved by the JS rules (``resolve.specifiers``), not a dotted name;
+    #: ``attr`` "default" is a default import, None a namespace import.
+    specifier: bool = False
 
 
 @by_fields
 @dataclass(frozen=True, slots=True)
 class FragmentArg:
-    """A fragment argument of gql(): a name or a dotted module attribute."""
+    """A fragment argument of gql(): a name or a dotted module attribute.
+
+    ``embedded``: a ``${X}`` substitution of a TypeScript/JavaScript template rather than
+    an argument; it is a fragment only when the name denotes a document (a name bound to a
+    static string is spliced into the text instead, see ``scan.static.Embed``)."""
 
     parts: tuple[str, ...]
     line: int
     column: int
+    embedded: bool = False
 
     @property
     def text(self) -> str:

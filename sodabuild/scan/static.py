@@ -62,6 +62,20 @@ class Ref:
 
 @by_fields
 @dataclass(frozen=True, slots=True)
+class Embed:
+    """A substitution ``${X}`` (or ``${mod.X}``) of a TypeScript/JavaScript tagged template:
+    a name bound to a static string is spliced, as :class:`Ref` is; any other name adds
+    nothing to the text: the scanner also passes it as a fragment argument (graphql-tag
+    appends an interpolated document's definitions), and composition reports it if it is
+    not a fragment."""
+
+    parts: tuple[str, ...]
+    line: int
+    column: int
+
+
+@by_fields
+@dataclass(frozen=True, slots=True)
 class Concat:
     """``a + b``, implicit concatenation, and an f-string's parts."""
 
@@ -164,7 +178,19 @@ class Dynamic:
 
 
 Expr = (
-    Lit | Scalar | Ref | Concat | Field | Percent | Format | Seq | Mapping | Method | Join | Choice
+    Lit
+    | Scalar
+    | Ref
+    | Embed
+    | Concat
+    | Field
+    | Percent
+    | Format
+    | Seq
+    | Mapping
+    | Method
+    | Join
+    | Choice
 ) | Dynamic
 
 
@@ -395,7 +421,7 @@ class _Evaluator:
             return expr.value
         if isinstance(expr, Dynamic):
             raise NotStatic(expr.reason, path, expr.line, expr.column)
-        if isinstance(expr, Ref):
+        if isinstance(expr, Ref | Embed):
             key = (path, expr.parts)
             if key in self.active:
                 raise NotStatic(
@@ -404,7 +430,14 @@ class _Evaluator:
                     expr.line,
                     expr.column,
                 )
-            found_path, found = self.lookup(path, expr.parts, expr.line, expr.column)
+            try:
+                found_path, found = self.lookup(path, expr.parts, expr.line, expr.column)
+            except NotStatic:
+                if isinstance(expr, Embed):
+                    # not a string: a fragment passed by interpolation (no text of its
+                    # own), or a name composition reports as a fragment argument
+                    return ()
+                raise
             self.active.append(key)
             try:
                 return self.value(found, found_path)

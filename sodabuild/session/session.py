@@ -155,6 +155,9 @@ class BuilderSession:
         stamps: dict[str, Stamp] = {}
         files = [root / workspace.file]
         files += [root / project.root / "sodabuild.toml" for project in workspace.projects]
+        # what else config loading read (tsconfig.json and the files it extends)
+        files += [root / f for project in workspace.projects for f in project.config_files]
+        files = list(dict.fromkeys(files))
         rule_dirs = [builtin_rules_dir(), *(root / d for d in workspace.rule_dirs)]
         for directory in rule_dirs:
             files += sorted(directory.rglob("*.star")) if directory.is_dir() else []
@@ -168,6 +171,9 @@ class BuilderSession:
             project_file = root / project.root / "sodabuild.toml"
             if not project_file.exists():
                 stamps[os.path.relpath(project_file, root)] = ABSENT
+            tsconfig = root / project.root / "tsconfig.json"
+            if not os.path.lexists(tsconfig):  # one that appears is read by config loading
+                stamps[os.path.relpath(tsconfig, root)] = ABSENT
         self.workspace, self.rules = workspace, rules
         self._config_stamps, self._config_dirs, self._config_recorded = stamps, dirs, started
 
@@ -539,7 +545,7 @@ class BuilderSession:
     def _touches_config(self, change_set: ChangeSet) -> bool:
         touched = {self._relative(p) for p in change_set.paths}
         return bool(touched & set(self._config_stamps)) or any(
-            p.endswith((".toml", ".star")) for p in touched
+            p.endswith((".toml", ".star", "tsconfig.json")) for p in touched
         )
 
     def _forget(self, warm: WarmState, change_set: ChangeSet) -> WarmState:
